@@ -1,0 +1,187 @@
+"""Command line: parse, call the pipeline, print. ``msk1model --help`` lists the verbs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Sequence
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from msk1model import __version__
+from msk1model.errors import Msk1ModelError
+
+__all__ = ["main"]
+
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="msk1model",
+        description="Train, tune, track and export prognostic survival models built on MSK1 "
+        "plus clinical covariates.",
+    )
+    parser.add_argument("--version", action="version", version=f"msk1model {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    train = verbs.add_parser(
+        "train",
+        help="tune, fit, evaluate, track and register the models a config describes",
+        description="Run the whole job a config describes: load and validate the cohort, tune "
+        "every model on CV folds of the training part, evaluate on the held-out test part, log "
+        "everything to MLflow and register the best clinical+msk1 model.",
+    )
+    _add_config_args(train)
+
+    check = verbs.add_parser(
+        "check",
+        help="validate a config and its cohort without training",
+        description="Resolve the config (base files and --set overrides), validate it, load the "
+        "cohort and print the patient flow. Starts no MLflow run.",
+    )
+    _add_config_args(check)
+
+    ui = verbs.add_parser(
+        "ui",
+        help="start the MLflow UI on 127.0.0.1 for the local store",
+        description="Start `mlflow ui` on 127.0.0.1 for the tracking store (sqlite:///mlflow.db "
+        "and ./mlruns unless --backend-store-uri or MLFLOW_TRACKING_URI says otherwise).",
+    )
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    ui.add_argument("--backend-store-uri", default=None, help="tracking store URI")
+    return parser
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML run config or experiment file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.SUB=VALUE",
+        help="override a config key (repeatable), e.g. --set tuning.n_trials=5",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``msk1model`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)  # so open MLflow runs end as FAILED
+    try:
+        if args.verb == "train":
+            return _train(args.config, args.overrides)
+        if args.verb == "check":
+            return _check(args.config, args.overrides)
+        return _ui(args.port, args.backend_store_uri)
+    except Msk1ModelError as exc:
+        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        return EXIT_ERROR
+
+
+def _quiet_mlflow() -> None:
+    """MLflow's INFO lines and download bars would drown the progress bar and summary."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # noqa: F401  (mlflow sets its loggers up on import; adjust them after)
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _train(config_path: str, overrides: Sequence[str]) -> int:
+    from msk1model.config import load_config
+    from msk1model.pipeline import planned_steps, run
+
+    _quiet_mlflow()
+    config = load_config(config_path, overrides)
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("loading cohort", total=planned_steps(config))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="mlflow")
+            result = run(config, progress=lambda n, d: bar.update(task, advance=n, description=d))
+    _print_summary(console, result)
+    return 0
+
+
+def _print_summary(console: Console, result: object) -> None:
+    from msk1model.pipeline import RunResult
+
+    assert isinstance(result, RunResult)
+    table = Table(title=f"msk1model train: {result.cohort.source}")
+    summary = result.summary()
+    for column in summary.columns:
+        table.add_column(column)
+    for row in summary.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    flow = result.cohort.flow[-1]
+    console.print(
+        f"patients analysed: {flow.patients} ({flow.events} events); "
+        f"train {len(result.split.train)}, test {len(result.split.test)}"
+    )
+    console.print(f"MLflow experiment {result.experiment_id}, run {result.run_id}")
+    reg = result.registration
+    if reg is None:
+        console.print(f"model logged (not registered): {result.model_uri}")
+    else:
+        state = "champion" if reg.promoted else "not promoted"
+        console.print(f"registered: {reg.name} version {reg.version} ({state}: {reg.reason})")
+
+
+def _check(config_path: str, overrides: Sequence[str]) -> int:
+    from msk1model.config import load_config
+    from msk1model.data.cohort import load_cohort
+
+    config = load_config(config_path, overrides)
+    cohort = load_cohort(config.data, config.split, config.seed)
+    console = Console()
+    console.print(f"config {config_path}: valid (experiment {config.experiment!r})")
+    console.print(cohort.flow_table().to_string(index=False))
+    return 0
+
+
+def _ui(port: int, backend_store_uri: str | None) -> int:
+    from msk1model.config import TrackingConfig
+    from msk1model.tracking import resolve_tracking_uri
+
+    uri = backend_store_uri or resolve_tracking_uri(TrackingConfig())
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        uri,
+    ]
+    if uri.startswith("sqlite:"):
+        command += ["--default-artifact-root", "./mlruns"]
+    return subprocess.call(command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,439 @@
+"""The run schema and how a run config is loaded.
+
+A run is described by one YAML file and nothing else. A file may name a ``base`` config (a path
+relative to itself) that it overrides; ``--set key.sub=value`` overrides come last. Overrides are
+deep-merged: mappings merge key by key, any other value replaces, and ``null`` removes a key so that
+its default applies again. The merged mapping is validated by :class:`RunConfig` before any work
+starts; unknown keys, wrong types and impossible values raise
+:class:`~msk1model.errors.ConfigError`.
+
+All times in a run are in **years**: ``evaluation.horizons`` and ``evaluation.uno_tau`` are years,
+and input times are converted from ``data.time_unit`` when the cohort is loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from msk1model.errors import ConfigError
+
+__all__ = [
+    "TIME_UNITS",
+    "CategoricalParam",
+    "ColumnMap",
+    "DataConfig",
+    "EvaluationConfig",
+    "ExportConfig",
+    "FloatParam",
+    "IntParam",
+    "ModelConfig",
+    "RunConfig",
+    "SplitConfig",
+    "SyntheticConfig",
+    "TrackingConfig",
+    "TuningConfig",
+    "config_hash",
+    "load_config",
+    "parse_set_option",
+]
+
+#: Days per unit; times are converted to years with ``time * TIME_UNITS[unit] / 365.25``.
+TIME_UNITS: dict[str, float] = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+
+FeatureSet = Literal["clinical", "clinical+msk1", "msk1"]
+Scalar = bool | int | float | str
+DEFAULT_FEATURE_SETS: tuple[FeatureSet, ...] = ("clinical", "clinical+msk1")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticConfig(_Strict):
+    """Size and seed of the built-in synthetic MSK1 cohort (``data.source: synthetic``)."""
+
+    n_patients: int = Field(2000, ge=100, le=1_000_000)
+    seed: int | None = Field(None, description="None: use the run's seed")
+
+
+class ColumnMap(_Strict):
+    """Names, in the source table, of the columns with a fixed role."""
+
+    id: str = "patient_id"
+    time: str = "time"
+    event: str = "event"
+    biomarker: str = "msk1"
+
+
+class DataConfig(_Strict):
+    """Where the cohort comes from and which of its columns and rows the run uses."""
+
+    source: str = Field(
+        "synthetic", description="'synthetic', 'public:NAME', or a .csv/.parquet path"
+    )
+    synthetic: SyntheticConfig = SyntheticConfig()
+    columns: ColumnMap = ColumnMap()
+    covariates: list[str] = Field(default_factory=lambda: ["age", "size", "grade", "nodes", "pr"])
+    time_unit: Literal["days", "weeks", "months", "years"] | None = None
+    subgroup: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    missing: Literal["drop"] = "drop"
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value == "synthetic" or value.startswith("public:"):
+            return value
+        if Path(value).suffix.lower() in {".csv", ".parquet", ".pq"}:
+            return value
+        raise ValueError(
+            f"data source must be 'synthetic', 'public:NAME' or a path ending in .csv or .parquet, "
+            f"but got {value!r}"
+        )
+
+    @field_validator("covariates")
+    @classmethod
+    def _unique_covariates(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one clinical covariate is needed for the baseline model")
+        duplicated = sorted({c for c in value if value.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"covariates must be unique, but {duplicated} appear more than once")
+        return value
+
+
+class SplitConfig(_Strict):
+    """Event-stratified train/test split and K-fold CV on the training part."""
+
+    test_size: float = Field(0.25, gt=0.0, lt=0.9)
+    cv_folds: int = Field(5, ge=2, le=20)
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FloatParam:
+        _check_bounds(self.low, self.high, self.log)
+        return self
+
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> IntParam:
+        _check_bounds(self.low, self.high, self.log)
+        return self
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+
+ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+def _check_bounds(low: float, high: float, log: bool) -> None:
+    if not low <= high:
+        raise ValueError(f"`low <= high` must hold, but got (low={low}, high={high})")
+    if log and low <= 0:
+        raise ValueError(f"a log-scale range needs `low > 0`, but got low={low}")
+
+
+class ModelConfig(_Strict):
+    """One model family: fixed hyperparameters and an Optuna search space over the others."""
+
+    kind: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    search_space: dict[str, ParamSpec] = Field(default_factory=dict)
+    n_trials: int | None = Field(None, ge=1, description="None: tuning.n_trials")
+
+    @model_validator(mode="after")
+    def _known_kind_and_params(self) -> ModelConfig:
+        from msk1model.models import hyperparameters_of  # the registry knows each kind's params
+
+        allowed = hyperparameters_of(self.kind)
+        for where, names in (("params", self.params), ("search_space", self.search_space)):
+            unknown = sorted(set(names) - set(allowed))
+            if unknown:
+                raise ValueError(
+                    f"{where} has unknown hyperparameter(s) {unknown} for kind {self.kind!r}; "
+                    f"allowed: {sorted(allowed)}"
+                )
+        both = sorted(set(self.params) & set(self.search_space))
+        if both:
+            raise ValueError(f"{both} are both fixed in params and tuned in search_space; keep one")
+        return self
+
+
+class TuningConfig(_Strict):
+    """Optuna study settings shared by every model (a model may override ``n_trials``)."""
+
+    n_trials: int = Field(20, ge=1, le=10_000)
+    sampler: Literal["tpe", "random"] = "tpe"
+    metric: Literal["harrell_c", "uno_c"] = "harrell_c"
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class EvaluationConfig(_Strict):
+    """Horizons (years) for survival probabilities and the truncation time of Uno's C."""
+
+    horizons: list[float] = Field(default_factory=lambda: [3.0, 5.0], min_length=1)
+    uno_tau: float | None = Field(None, gt=0, description="years; None: the largest horizon")
+
+    @field_validator("horizons")
+    @classmethod
+    def _positive_sorted(cls, value: list[float]) -> list[float]:
+        if any(h <= 0 for h in value):
+            raise ValueError(f"horizons must be > 0 years, but got {value}")
+        return sorted(set(value))
+
+    @property
+    def tau(self) -> float:
+        return self.uno_tau if self.uno_tau is not None else max(self.horizons)
+
+
+class TrackingConfig(_Strict):
+    """MLflow store. ``uri`` None: ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+
+    uri: str | None = None
+    artifact_location: str | None = Field(None, description="None: ./mlruns for a local store")
+    log_trials: bool = True
+
+
+ChampionMetric = Literal["test_harrell_c", "test_uno_c", "cv_harrell_c_mean", "cv_uno_c_mean"]
+
+
+class ExportConfig(_Strict):
+    """Registration of the best clinical+msk1 model in the MLflow model registry."""
+
+    register_model: bool = True
+    model_name: str = Field("msk1-prognostic", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
+    alias: str = Field("champion", min_length=1, pattern=r"^[A-Za-z][\w\-]*$")
+    champion_metric: ChampionMetric = "test_harrell_c"
+
+
+class RunConfig(_Strict):
+    """Everything one ``msk1model train`` run needs."""
+
+    experiment: str = Field(min_length=1)
+    description: str = ""
+    seed: int = Field(20180515, ge=0, le=2**32 - 1)
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    feature_sets: list[FeatureSet] = Field(default_factory=lambda: [*DEFAULT_FEATURE_SETS])
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    tuning: TuningConfig = TuningConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    export: ExportConfig = ExportConfig()
+
+    @field_validator("feature_sets")
+    @classmethod
+    def _needs_msk1_model(cls, value: list[FeatureSet]) -> list[FeatureSet]:
+        if "clinical+msk1" not in value:
+            raise ValueError(
+                f"feature_sets must include 'clinical+msk1' (the exported model), but got {value}"
+            )
+        return list(dict.fromkeys(value))
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        bad = [name for name in value if not name.replace("_", "").replace("-", "").isalnum()]
+        if bad:
+            raise ValueError(f"model names may hold letters, digits, '_' and '-', but got {bad}")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """Load ``path`` (following ``base`` links), apply ``--set`` overrides and validate.
+
+    Parameters
+    ----------
+    path
+        A YAML run config or experiment file.
+    overrides
+        ``key.sub=value`` strings; values are parsed as YAML (``5``, ``0.1``, ``[3, 5]``, ``null``).
+
+    Raises
+    ------
+    ConfigError
+        On a missing or unreadable file, a ``base`` cycle, a bad ``--set`` or a schema violation.
+    """
+    raw = _load_with_bases(Path(path), chain=())
+    for text in overrides:
+        keys, value = parse_set_option(text)
+        _check_known_path(keys, text)
+        raw = _deep_merge(raw, _nest(keys, value))
+    return validate_config(raw, source=str(path))
+
+
+def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> RunConfig:
+    """Validate a merged mapping against :class:`RunConfig`, with field-named errors."""
+    try:
+        return RunConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        lines = [_describe_error(err, raw) for err in exc.errors()]
+        raise ConfigError(
+            f"invalid config {source}: {len(lines)} problem(s)\n  - " + "\n  - ".join(lines)
+        ) from None
+
+
+def parse_set_option(text: str) -> tuple[list[str], Any]:
+    """Split ``key.sub=value`` into ``(["key", "sub"], parsed_value)``."""
+    key, sep, value_text = text.partition("=")
+    keys = key.strip().split(".")
+    if not sep or not all(keys):
+        raise ConfigError(
+            f"--set expects KEY.SUB=VALUE (e.g. --set tuning.n_trials=5), but got {text!r}"
+        )
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
+    return keys, value
+
+
+def config_hash(config: RunConfig) -> str:
+    """SHA-256 of the resolved config as canonical JSON (stable across key order)."""
+    payload = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ConfigError(f"config 'base' links form a cycle: {cycle}; remove one 'base' key")
+    raw = _read_yaml(path)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"config key 'base' in {path} must be a path string, but got {base!r}")
+    parent = _load_with_bases(path.parent / base, (*chain, resolved))
+    return _deep_merge(parent, raw)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass the path of a YAML run config")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of keys, but holds a {type(raw).__name__}"
+        )
+    return raw
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _nest(keys: Sequence[str], value: Any) -> dict[str, Any]:
+    nested: Any = value
+    for key in reversed(keys):
+        nested = {key: nested}
+    return typing.cast(dict[str, Any], nested)
+
+
+def _check_known_path(keys: Sequence[str], text: str) -> None:
+    """Reject a ``--set`` whose key path the schema does not have."""
+    model: Any = RunConfig
+    for depth, key in enumerate(keys):
+        fields = model.model_fields
+        if key not in fields:
+            where = ".".join(keys[:depth]) or "the top level"
+            hint = _did_you_mean(key, fields)
+            raise ConfigError(
+                f"--set {text!r}: {where} has no key {key!r}{hint}; "
+                f"allowed keys: {', '.join(sorted(fields))}"
+            )
+        model = _submodel(fields[key].annotation)
+        if model is None:  # a mapping, list or scalar: the schema validates what lies below
+            return
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if _submodel(a) is not None]
+        return models[0] if len(models) == 1 else None
+    return None
+
+
+def _did_you_mean(key: str, candidates: Any) -> str:
+    close = difflib.get_close_matches(key, list(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe_error(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    loc = [str(part) for part in err["loc"] if not str(part).startswith(("function-", "tagged-"))]
+    key = ".".join(loc) or "<top level>"
+    if err["type"] == "extra_forbidden":
+        siblings = _allowed_keys(loc[:-1])
+        hint = _did_you_mean(loc[-1], siblings)
+        return (
+            f"config key '{key}' is not allowed (unknown key){hint}; "
+            f"allowed keys here: {', '.join(sorted(siblings))}"
+        )
+    if err["type"] == "missing":
+        return f"config key '{key}' is required but missing; add it to the config"
+    found = err.get("input")
+    found_text = "" if isinstance(found, Mapping) else f" (found: {found!r})"
+    return f"config key '{key}': {err['msg']}{found_text}"
+
+
+def _allowed_keys(loc: Sequence[str]) -> list[str]:
+    model: Any = RunConfig
+    skip_dict_key = False
+    for key in loc:
+        if skip_dict_key:  # the user-chosen key of a mapping such as `models`
+            skip_dict_key = False
+            continue
+        if model is None or key not in model.model_fields:
+            return []
+        annotation = model.model_fields[key].annotation
+        sub = _submodel(annotation)
+        if sub is None and typing.get_origin(annotation) is dict:
+            sub = _submodel(typing.get_args(annotation)[1])
+            skip_dict_key = True
+        model = sub
+    return list(model.model_fields) if model is not None else []

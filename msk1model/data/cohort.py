@@ -1,0 +1,175 @@
+"""Load the cohort a config describes: read, validate, filter, and record the patient flow."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from msk1model.config import TIME_UNITS, DataConfig, SplitConfig
+from msk1model.data import validation
+from msk1model.data.files import read_table
+from msk1model.data.public import load_public
+from msk1model.data.synthetic import make_synthetic_cohort
+from msk1model.errors import DataError
+
+__all__ = ["Cohort", "FlowStep", "load_cohort"]
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One step of the patient flow: how many patients and events remain after it."""
+
+    step: str
+    patients: int
+    events: int
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The analysed cohort: validated, filtered, times in years, events 0/1.
+
+    ``table`` holds the id, time, event, biomarker and covariate columns under their source names.
+    """
+
+    table: pd.DataFrame
+    id_column: str
+    biomarker: str
+    covariates: tuple[str, ...]
+    source: str
+    flow: tuple[FlowStep, ...]
+
+    @property
+    def time(self) -> np.ndarray:
+        """Follow-up time in years, shape (n,)."""
+        return self.table["time"].to_numpy(dtype=float)
+
+    @property
+    def event(self) -> np.ndarray:
+        """Event indicator, bool, shape (n,)."""
+        return self.table["event"].to_numpy(dtype=bool)
+
+    def features(self, feature_set: str) -> list[str]:
+        """Column names of a feature set: ``clinical``, ``clinical+msk1`` or ``msk1``."""
+        sets = {
+            "clinical": list(self.covariates),
+            "clinical+msk1": [*self.covariates, self.biomarker],
+            "msk1": [self.biomarker],
+        }
+        return sets[feature_set]
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the analysed table (values, column names and order)."""
+        digest = hashlib.sha256(",".join(self.table.columns).encode())
+        hashed = pd.util.hash_pandas_object(self.table.reset_index(drop=True), index=True)
+        digest.update(hashed.to_numpy().tobytes())
+        return digest.hexdigest()
+
+    def flow_table(self) -> pd.DataFrame:
+        return pd.DataFrame([vars(step) for step in self.flow])
+
+
+def load_cohort(data: DataConfig, split: SplitConfig, seed: int) -> Cohort:
+    """Read ``data.source``, validate it and apply the subgroup and missing-value rules.
+
+    Raises
+    ------
+    DataError
+        When the table breaks a rule in :mod:`msk1model.data.validation`.
+    """
+    raw, time_unit, source = _read_source(data, seed)
+    cols = data.columns
+    required = [cols.id, cols.time, cols.event, cols.biomarker, *data.covariates, *data.subgroup]
+    validation.check_columns(raw, required, source)
+    validation.check_unique_ids(raw, cols.id)
+    validation.check_times(raw, cols.time, cols.id)
+    validation.check_events(raw, cols.event, cols.id)
+    validation.check_numeric(raw, [cols.biomarker, *data.covariates], cols.id)
+
+    table = pd.DataFrame(
+        {
+            cols.id: raw[cols.id].astype(str),
+            "time": raw[cols.time].astype(float) * TIME_UNITS[time_unit] / TIME_UNITS["years"],
+            "event": raw[cols.event].astype(int),
+            **{c: raw[c].astype(float) for c in [*data.covariates, cols.biomarker]},
+        }
+    )
+    flow = [_step(f"loaded from {source}", table)]
+    table, flow = _apply_subgroup(table, raw, data.subgroup, flow)
+    table, flow = _drop_missing(table, [*data.covariates, cols.biomarker], flow)
+    validation.check_biomarker(table, cols.biomarker)
+    validation.check_events_for_cv(
+        int(table["event"].sum()),
+        len(data.covariates) + 1,
+        split.cv_folds,
+        split.test_size,
+        cols.event,
+    )
+    return Cohort(
+        table=table.reset_index(drop=True),
+        id_column=cols.id,
+        biomarker=cols.biomarker,
+        covariates=tuple(data.covariates),
+        source=source,
+        flow=tuple(flow),
+    )
+
+
+def _read_source(data: DataConfig, seed: int) -> tuple[pd.DataFrame, str, str]:
+    """Return the raw table, its time unit and a description of the source."""
+    if data.source == "synthetic":
+        n, synth_seed = data.synthetic.n_patients, data.synthetic.seed
+        synth_seed = seed if synth_seed is None else synth_seed
+        table = make_synthetic_cohort(n, synth_seed)
+        return table, "years", f"synthetic(n_patients={n}, seed={synth_seed})"
+    if data.source.startswith("public:"):
+        public = load_public(data.source.removeprefix("public:"))
+        if data.time_unit is not None and data.time_unit != public.time_unit:
+            raise DataError(
+                f"data.time_unit is {data.time_unit!r}, but {data.source} records time in "
+                f"{public.time_unit!r}; remove data.time_unit for public cohorts"
+            )
+        return public.table, public.time_unit, data.source
+    if data.time_unit is None:
+        raise DataError(
+            f"data.time_unit is required for file sources ({data.source}); set it to one of "
+            f"{sorted(TIME_UNITS)}"
+        )
+    return read_table(data.source), data.time_unit, data.source
+
+
+def _apply_subgroup(
+    table: pd.DataFrame, raw: pd.DataFrame, subgroup: dict[str, Any], flow: list[FlowStep]
+) -> tuple[pd.DataFrame, list[FlowStep]]:
+    for column, wanted in subgroup.items():
+        allowed = wanted if isinstance(wanted, list) else [wanted]
+        keep = raw.loc[table.index, column].isin(allowed)
+        table = table[keep.to_numpy()]
+        flow = [*flow, _step(f"subgroup {column} in {allowed}", table)]
+        if table.empty:
+            found = sorted(map(str, raw[column].dropna().unique()))[:10]
+            raise DataError(
+                f"data.subgroup {column}={wanted!r} keeps no patient; column {column!r} holds "
+                f"{found}. Fix: use one of those values"
+            )
+    return table, flow
+
+
+def _drop_missing(
+    table: pd.DataFrame, columns: list[str], flow: list[FlowStep]
+) -> tuple[pd.DataFrame, list[FlowStep]]:
+    complete = table[columns].notna().all(axis=1)
+    if complete.all():
+        return table, flow
+    counts = table[columns].isna().sum()
+    detail = ", ".join(f"{c}: {int(n)}" for c, n in counts.items() if n)
+    table = table[complete]
+    return table, [*flow, _step(f"complete cases (missing values dropped: {detail})", table)]
+
+
+def _step(name: str, table: pd.DataFrame) -> FlowStep:
+    return FlowStep(step=name, patients=len(table), events=int(table["event"].sum()))

@@ -1,0 +1,155 @@
+"""Checks run on a cohort table before any fit.
+
+Each check raises :class:`~msk1model.errors.DataError` naming the column, the rule, how many rows
+break it and a few of their patient ids (never whole patient rows), or warns with
+:class:`DataWarning` where the data are usable but weak.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from msk1model.errors import DataError
+
+__all__ = [
+    "DataWarning",
+    "check_biomarker",
+    "check_columns",
+    "check_events",
+    "check_events_for_cv",
+    "check_numeric",
+    "check_times",
+    "check_unique_ids",
+    "minimum_events",
+]
+
+_SHOWN_IDS = 5
+
+
+class DataWarning(UserWarning):
+    """The cohort is usable but weak (few events per variable, heavy censoring, ...)."""
+
+
+def check_columns(table: pd.DataFrame, required: Iterable[str], source: str) -> None:
+    """Every required column is present; suggest close names for missing ones."""
+    present = [str(c) for c in table.columns]
+    missing = [c for c in dict.fromkeys(required) if c not in present]
+    if not missing:
+        return
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, present, n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        hints.append(f"{name!r}{hint}")
+    raise DataError(
+        f"{source} lacks required column(s) {', '.join(hints)}; it has {present[:30]}. "
+        "Fix: rename the column(s) or map them under data.columns / data.covariates"
+    )
+
+
+def check_unique_ids(table: pd.DataFrame, id_column: str) -> None:
+    """Patient ids are present and unique."""
+    ids = table[id_column]
+    if ids.isna().any():
+        raise DataError(
+            f"column {id_column!r} (patient id) has {int(ids.isna().sum())} missing value(s); "
+            "every patient needs an id"
+        )
+    duplicated = ids[ids.duplicated(keep=False)]
+    if len(duplicated):
+        raise DataError(
+            f"column {id_column!r} (patient id) must be unique, but {duplicated.nunique()} id(s) "
+            f"appear more than once, e.g. {_few(duplicated.unique())}. Fix: remove the duplicates"
+        )
+
+
+def check_numeric(table: pd.DataFrame, columns: Sequence[str], id_column: str) -> None:
+    """Columns are numeric; text values are named with the rows that hold them."""
+    for column in columns:
+        values = table[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            continue
+        coerced = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & coerced.isna()
+        examples = sorted({str(v) for v in values[bad]})[:3]
+        raise DataError(
+            f"column {column!r} must be numeric, but {int(bad.sum())} row(s) hold text such as "
+            f"{examples} (patients {_few(table.loc[bad, id_column])}). Fix: recode the column as "
+            "numbers (e.g. grade 1/2/3, ER 0/1) or leave the cells empty for missing values"
+        )
+
+
+def check_times(table: pd.DataFrame, time_column: str, id_column: str) -> None:
+    """Follow-up times are finite and strictly positive."""
+    times = pd.to_numeric(table[time_column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(times) | (times <= 0)
+    if bad.any():
+        raise DataError(
+            f"column {time_column!r} (follow-up time) must be finite and > 0, but {int(bad.sum())} "
+            f"row(s) are missing, infinite, zero or negative (patients "
+            f"{_few(table.loc[bad, id_column])}). Fix: correct or exclude those patients"
+        )
+
+
+def check_events(table: pd.DataFrame, event_column: str, id_column: str) -> None:
+    """Event indicators are exactly 0 or 1 (booleans accepted); 2 is never read as True."""
+    values = table[event_column]
+    if pd.api.types.is_bool_dtype(values):
+        return
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = ~numeric.isin([0, 1])
+    if bad.any():
+        found = sorted({str(v) for v in values[bad]})[:5]
+        raise DataError(
+            f"column {event_column!r} (event) must hold only 0 (censored) or 1 (event), but "
+            f"{int(bad.sum())} row(s) hold {found} (patients {_few(table.loc[bad, id_column])}). "
+            "Fix: recode it; for competing or multi-state outcomes, pick one event type as 1"
+        )
+
+
+def check_biomarker(table: pd.DataFrame, column: str) -> None:
+    """The biomarker varies and is not all missing."""
+    values = pd.to_numeric(table[column], errors="coerce")
+    if values.notna().sum() == 0:
+        raise DataError(f"biomarker column {column!r} is entirely missing; nothing to model")
+    if values.nunique(dropna=True) < 2:
+        raise DataError(
+            f"biomarker column {column!r} is constant ({values.dropna().iloc[0]!r} in every row); "
+            "it cannot carry prognostic information. Fix: check the column mapping"
+        )
+
+
+def minimum_events(cv_folds: int, test_size: float) -> int:
+    """Fewest events a run needs: two per CV fold in the training part, and at least 10."""
+    return max(10, math.ceil(2 * cv_folds / (1.0 - test_size)))
+
+
+def check_events_for_cv(
+    n_events: int, n_variables: int, cv_folds: int, test_size: float, event_column: str
+) -> None:
+    """Enough events for the split and CV; warn on fewer than 10 events per variable."""
+    needed = minimum_events(cv_folds, test_size)
+    if n_events < needed:
+        raise DataError(
+            f"column {event_column!r} has {n_events} event(s) after filtering, but a "
+            f"{cv_folds}-fold CV with test_size={test_size} needs at least {needed}. Fix: use "
+            "fewer folds (split.cv_folds), a smaller test_size or a larger cohort"
+        )
+    if n_events < 10 * n_variables:
+        warnings.warn(
+            f"only {n_events / n_variables:.1f} events per variable ({n_events} events, "
+            f"{n_variables} variables); fewer than 10 risks overfitting",
+            DataWarning,
+            stacklevel=2,
+        )
+
+
+def _few(ids: Iterable[object]) -> str:
+    listed = [str(i) for i in ids]
+    return ", ".join(listed[:_SHOWN_IDS]) + (", ..." if len(listed) > _SHOWN_IDS else "")

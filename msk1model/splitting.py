@@ -1,0 +1,37 @@
+"""Seeded, event-stratified train/test split and K-fold CV on the training part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+__all__ = ["Split", "make_split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row positions into the cohort table.
+
+    ``folds`` index into ``train`` (positions within the training part), as ``(fit, validate)``.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+def make_split(event: np.ndarray, test_size: float, cv_folds: int, seed: int) -> Split:
+    """Hold out ``test_size`` of patients and cut the rest into ``cv_folds`` folds.
+
+    Both steps stratify on the event indicator so each part has the cohort's event rate.
+    """
+    positions = np.arange(len(event))
+    train, test = train_test_split(
+        positions, test_size=test_size, stratify=event, random_state=seed, shuffle=True
+    )
+    train, test = np.sort(train), np.sort(test)
+    kfold = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+    folds = tuple((fit, val) for fit, val in kfold.split(train, event[train]))
+    return Split(train=train, test=test, folds=folds)

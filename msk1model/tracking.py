@@ -1,0 +1,235 @@
+"""MLflow tracking: the only module that logs runs, params, metrics, tags and artefacts.
+
+Layout of one ``msk1model train``:
+
+* one MLflow experiment per config ``experiment`` name;
+* one parent run (tag ``msk1model.role=train``) with the resolved config, the patient flow and
+  the provenance tags;
+* one child run per model and feature set (``msk1model.role=model``) with the best
+  hyperparameters (``hp.*``), CV and test metrics, the tuning trials table and the model state;
+* one grandchild run per Optuna trial (``msk1model.role=trial``) when ``tracking.log_trials``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+import pandas as pd
+import yaml
+from mlflow.tracking import MlflowClient
+
+from msk1model.config import RunConfig, TrackingConfig, config_hash
+from msk1model.data.cohort import Cohort
+from msk1model.errors import TrackingError
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "TRACKED_PACKAGES",
+    "child_run",
+    "log_model_result",
+    "parent_run",
+    "provenance_tags",
+    "resolve_tracking_uri",
+    "setup_experiment",
+    "trial_logger",
+]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+TRACKED_PACKAGES = (
+    "msk1model",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scikit-survival",
+    "xgboost",
+    "optuna",
+    "mlflow",
+    "lifelines",
+    "pydantic",
+)
+
+
+def resolve_tracking_uri(tracking: TrackingConfig) -> str:
+    """Config ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+    return tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def setup_experiment(tracking: TrackingConfig, experiment: str) -> str:
+    """Point MLflow at the store and return the id of ``experiment`` (created if new)."""
+    uri = resolve_tracking_uri(tracking)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        location = tracking.artifact_location or _default_artifact_location(uri)
+        return str(mlflow.create_experiment(experiment, artifact_location=location))
+    except mlflow.exceptions.MlflowException as exc:
+        raise TrackingError(f"MLflow store {uri} could not be used: {exc}") from None
+
+
+def _default_artifact_location(uri: str) -> str | None:
+    """``./mlruns`` for a local store; a server chooses its own."""
+    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+        return (Path.cwd() / "mlruns").resolve().as_uri()
+    return None
+
+
+def provenance_tags(config: RunConfig, cohort: Cohort) -> dict[str, str]:
+    """Data fingerprint, config hash, git commit and package versions of a run."""
+    tags = {
+        "msk1model.data_fingerprint": cohort.fingerprint,
+        "msk1model.config_hash": config_hash(config),
+        "msk1model.data_source": cohort.source,
+        "version.python": platform.python_version(),
+        **{f"version.{name}": _version(name) for name in TRACKED_PACKAGES},
+    }
+    commit, dirty = _git_state()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        tags["msk1model.git_commit"] = commit
+        tags["msk1model.git_dirty"] = str(dirty).lower()
+    return tags
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_state() -> tuple[str | None, bool]:
+    """HEAD commit and dirty flag of the msk1model source tree, if it is a git checkout."""
+    source = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None, False
+    return commit, bool(status.strip())
+
+
+@contextmanager
+def parent_run(experiment_id: str, config: RunConfig, cohort: Cohort) -> Iterator[str]:
+    """Start the parent run of a ``train``; ended as FAILED if the body raises."""
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"train-{config.experiment}"
+    ) as run:
+        mlflow.set_tags({"msk1model.role": "train", **provenance_tags(config, cohort)})
+        if config.description:
+            mlflow.set_tag("mlflow.note.content", config.description)
+        mlflow.log_params(_run_params(config, cohort))
+        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.yaml")
+        mlflow.log_table(cohort.flow_table(), "data/patient_flow.json")
+        yield run.info.run_id
+
+
+def _run_params(config: RunConfig, cohort: Cohort) -> dict[str, Any]:
+    return {
+        "seed": config.seed,
+        "data.source": cohort.source,
+        "data.subgroup": yaml.safe_dump(config.data.subgroup, default_flow_style=True).strip(),
+        "data.n_patients": len(cohort.table),
+        "data.n_events": int(cohort.event.sum()),
+        "data.covariates": ",".join(cohort.covariates),
+        "data.biomarker": cohort.biomarker,
+        "split.test_size": config.split.test_size,
+        "split.cv_folds": config.split.cv_folds,
+        "tuning.n_trials": config.tuning.n_trials,
+        "tuning.sampler": config.tuning.sampler,
+        "tuning.metric": config.tuning.metric,
+        "evaluation.horizons": ",".join(f"{h:g}" for h in config.evaluation.horizons),
+        "evaluation.uno_tau": config.evaluation.tau,
+    }
+
+
+@contextmanager
+def child_run(model_name: str, kind: str, feature_set: str, features: list[str]) -> Iterator[str]:
+    """A nested run for one model on one feature set."""
+    with mlflow.start_run(run_name=f"{model_name} | {feature_set}", nested=True) as run:
+        mlflow.set_tags(
+            {
+                "msk1model.role": "model",
+                "msk1model.model_name": model_name,
+                "msk1model.feature_set": feature_set,
+            }
+        )
+        mlflow.log_params(
+            {"model.kind": kind, "feature_set": feature_set, "features": ",".join(features)}
+        )
+        yield run.info.run_id
+
+
+def log_model_result(
+    best_params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    trials: pd.DataFrame,
+    model_dir: Path,
+) -> None:
+    """Log the best hyperparameters, metrics, trials table and model state to the active run."""
+    mlflow.log_params({f"hp.{k}": v for k, v in best_params.items()})
+    mlflow.log_metrics(dict(metrics))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trials.csv"
+        trials.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), "tuning")
+    mlflow.log_artifacts(str(model_dir), "model_state")
+
+
+def log_parent_metrics(metrics: Mapping[str, float]) -> None:
+    """Metrics of the whole run (per-model summaries, added value of MSK1)."""
+    mlflow.log_metrics(dict(metrics))
+
+
+def trial_logger(enabled: bool) -> list[Any]:
+    """Optuna callbacks that log each trial as a nested run of the active (model) run."""
+    if not enabled:
+        return []
+
+    def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        with mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True):
+            mlflow.set_tags({"msk1model.role": "trial", "optuna.state": trial.state.name})
+            mlflow.log_params({f"hp.{k}": v for k, v in trial.params.items()})
+            if trial.value is not None and trial.state == optuna.trial.TrialState.COMPLETE:
+                mlflow.log_metrics(_trial_metrics(trial))
+            elif "error" in trial.user_attrs:
+                mlflow.set_tag("msk1model.error", str(trial.user_attrs["error"])[:5000])
+
+    return [log_trial]
+
+
+def _trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
+    out = {"objective": float(trial.value or 0.0)}
+    for name in ("harrell_c", "uno_c"):
+        folds = trial.user_attrs.get(f"fold_{name}", [])
+        if folds:
+            out[f"cv_{name}_mean"] = float(sum(folds) / len(folds))
+    return out
+
+
+def runs_in_state(experiment_id: str, state: str) -> list[str]:
+    """Run ids in ``state`` (e.g. RUNNING) of an experiment; used by tests and diagnostics."""
+    runs = MlflowClient().search_runs(
+        [experiment_id], filter_string=f"attributes.status = '{state}'"
+    )
+    return [r.info.run_id for r in runs]
