@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup train test test-slow lint ui bench clean
+.PHONY: setup train test test-slow lint ui clean
 
 setup: $(STAMP)
 
@@ -27,14 +27,11 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check msk1model tests benchmarks
+	$(BIN)/ruff check msk1model tests
 	$(BIN)/mypy msk1model
 
 ui: $(STAMP)
 	$(BIN)/msk1model ui
-
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) mlruns mlflow.db .pytest_cache

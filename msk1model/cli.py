@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
@@ -180,7 +179,9 @@ def _ui(port: int, backend_store_uri: str | None) -> int:
     ]
     if uri.startswith("sqlite:"):
         command += ["--default-artifact-root", "./mlruns"]
-    return subprocess.call(command)
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # become the server, so signals reach it directly
+    return 0  # not reached
 
 
 if __name__ == "__main__":

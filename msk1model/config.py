@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from msk1model.errors import ConfigError
+from msk1model.errors import ConfigError, ModelError
 
 __all__ = [
     "TIME_UNITS",
@@ -170,7 +170,10 @@ class ModelConfig(_Strict):
     def _known_kind_and_params(self) -> ModelConfig:
         from msk1model.models import hyperparameters_of  # the registry knows each kind's params
 
-        allowed = hyperparameters_of(self.kind)
+        try:
+            allowed = hyperparameters_of(self.kind)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
         for where, names in (("params", self.params), ("search_space", self.search_space)):
             unknown = sorted(set(names) - set(allowed))
             if unknown:

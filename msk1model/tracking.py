@@ -71,10 +71,11 @@ def setup_experiment(tracking: TrackingConfig, experiment: str) -> str:
     mlflow.set_registry_uri(uri)
     try:
         found = mlflow.get_experiment_by_name(experiment)
-        if found is not None:
-            return str(found.experiment_id)
-        location = tracking.artifact_location or _default_artifact_location(uri)
-        return str(mlflow.create_experiment(experiment, artifact_location=location))
+        if found is None:
+            location = tracking.artifact_location or _default_artifact_location(uri)
+            mlflow.create_experiment(experiment, artifact_location=location)
+        # nested (child and trial) runs go to the active experiment: make it this one
+        return str(mlflow.set_experiment(experiment).experiment_id)
     except mlflow.exceptions.MlflowException as exc:
         raise TrackingError(f"MLflow store {uri} could not be used: {exc}") from None
 

@@ -1,0 +1,146 @@
+"""The console script: verbs, the summary, clear errors, and no run left RUNNING."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from msk1model.cli import main
+
+from .conftest import DEFAULT_CONFIG, TINY
+
+SCRIPT = [sys.executable, "-m", "msk1model.cli"]
+
+
+def set_args(*overrides: str) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def test_help_documents_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for verb in ("train", "check", "ui"):
+        assert verb in out
+
+
+def test_train_prints_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code = main(["train", str(DEFAULT_CONFIG), *set_args(*TINY, "tuning.n_trials=1")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "coxnet" in out and "xgb_cox" in out and "clinical+msk1" in out
+    assert "registered: msk1-prognostic version 1 (champion" in out
+    # the default store is ./mlflow.db with artefacts in ./mlruns
+    assert (tmp_path / "mlflow.db").is_file() and (tmp_path / "mlruns").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("tuning.n_trail=3",), "tuning has no key 'n_trail'"),
+        (("data.columns.biomarker=RPS6KA5",), "lacks required column(s) 'RPS6KA5'"),
+    ],
+)
+def test_bad_input_exits_non_zero_without_runs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    overrides: tuple[str, ...],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code = main(["train", str(DEFAULT_CONFIG), *set_args(*overrides)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_unknown_config_key_in_file_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"base: {DEFAULT_CONFIG}\ntunning:\n  n_trials: 2\n")
+    assert main(["check", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "config key 'tunning' is not allowed (unknown key) (did you mean 'tuning'?)" in err
+
+
+def test_sigterm_leaves_no_run_running(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.Popen(
+        [*SCRIPT, "train", str(DEFAULT_CONFIG), *set_args(*TINY, "tuning.n_trials=500")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    mlflow.set_tracking_uri(uri)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _trial_runs(uri):
+            time.sleep(0.5)
+        assert _trial_runs(uri), "the run never reached tuning"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    runs = MlflowClient().search_runs(
+        [e.experiment_id for e in MlflowClient().search_experiments()]
+    )
+    assert runs and {r.info.status for r in runs if r.info.status != "FINISHED"} == {"FAILED"}
+
+
+def _trial_runs(uri: str) -> int:
+    if not Path(uri.removeprefix("sqlite:///")).exists():
+        return 0
+    try:
+        found = mlflow.search_runs(
+            search_all_experiments=True, filter_string="tags.`msk1model.role` = 'trial'"
+        )
+    except Exception:  # the store may still be creating its tables
+        return 0
+    return len(found)
+
+
+def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = subprocess.Popen(
+        [*SCRIPT, "ui", "--port", str(port), "--backend-store-uri", uri],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        body = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                    body = reply.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert body.strip() == "OK"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from msk1model.config import RunConfig, config_hash, load_config
+from msk1model.errors import ConfigError
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+
+def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_default_config_resolves_to_documented_values() -> None:
+    config = load_config(DEFAULT_CONFIG)
+    assert config.experiment == "msk1-default"
+    assert config.data.source == "synthetic"
+    assert config.data.subgroup == {"er": 1}
+    assert config.feature_sets == ["clinical", "clinical+msk1"]
+    assert set(config.models) == {"coxnet", "xgb_cox"}
+    assert config.evaluation.horizons == [3.0, 5.0]
+    assert config.evaluation.tau == 5.0
+    assert config.export.model_name == "msk1-prognostic"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_experiment_file_validates(path: Path) -> None:
+    assert isinstance(load_config(path), RunConfig)
+
+
+def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, f"base: {DEFAULT_CONFIG}\nsplit:\n  cv_fold: 3\n")
+    with pytest.raises(
+        ConfigError, match=r"'split\.cv_fold' is not allowed .*did you mean 'cv_folds'"
+    ):
+        load_config(path)
+
+
+def test_unknown_key_inside_a_model_lists_allowed_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, f"base: {DEFAULT_CONFIG}\nmodels:\n  coxnet:\n    knd: coxnet\n")
+    with pytest.raises(
+        ConfigError, match=r"models\.coxnet\.knd' is not allowed.*allowed keys here: kind, n_trials"
+    ):
+        load_config(path)
+
+
+def test_wrong_type_names_key_and_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'tuning\.n_trials'.*found: 'many'"):
+        load_config(DEFAULT_CONFIG, ["tuning.n_trials=many"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("split.test_size=1.5", r"split\.test_size.*less than 0\.9"),
+        ("split.cv_folds=1", r"split\.cv_folds.*greater than or equal to 2"),
+        ("evaluation.horizons=[-1, 5]", r"horizons must be > 0 years"),
+        ("feature_sets=[clinical]", r"must include 'clinical\+msk1'"),
+        ("data.source=cohort.xlsx", r"must be 'synthetic', 'public:NAME' or a path"),
+        ("data.synthetic.n_patients=10", r"n_patients.*greater than or equal to 100"),
+        (
+            "models.coxnet.kind=coxnett",
+            r"unknown model kind 'coxnett'; known kinds: coxnet, xgb_cox",
+        ),
+        (
+            "models.coxnet.params.depth=3",
+            r"unknown hyperparameter\(s\) \['depth'\] for kind 'coxnet'",
+        ),
+    ],
+)
+def test_impossible_values_are_rejected(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(DEFAULT_CONFIG, [override])
+
+
+def test_search_space_bounds_are_checked() -> None:
+    bad = "models.coxnet.search_space.alpha={type: float, low: 1.0, high: 0.1}"
+    with pytest.raises(
+        ConfigError, match=r"`low <= high` must hold, but got \(low=1\.0, high=0\.1\)"
+    ):
+        load_config(DEFAULT_CONFIG, [bad])
+    with pytest.raises(ConfigError, match=r"log-scale range needs `low > 0`"):
+        load_config(
+            DEFAULT_CONFIG,
+            ["models.coxnet.search_space.alpha={type: float, low: 0, high: 1, log: true}"],
+        )
+
+
+def test_set_overrides_parse_yaml_values() -> None:
+    config = load_config(
+        DEFAULT_CONFIG, ["tuning.n_trials=3", "evaluation.horizons=[2, 4]", "data.subgroup.er=0"]
+    )
+    assert config.tuning.n_trials == 3
+    assert config.evaluation.horizons == [2.0, 4.0]
+    assert config.data.subgroup == {"er": 0}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tuning.n_trial=3", r"tuning has no key 'n_trial' \(did you mean 'n_trials'\?\)"),
+        ("trainer.epochs=3", r"the top level has no key 'trainer'"),
+        ("tuning.n_trials", r"--set expects KEY\.SUB=VALUE"),
+    ],
+)
+def test_set_to_unknown_key_is_rejected(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(DEFAULT_CONFIG, [override])
+
+
+def test_experiment_overrides_base_and_null_restores_default(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"base: {DEFAULT_CONFIG}\nexperiment: small\ndata:\n  subgroup: null\nmodels:\n  xgb_cox: null\n",
+    )
+    config = load_config(path)
+    assert config.experiment == "small"
+    assert config.data.subgroup == {}
+    assert list(config.models) == ["coxnet"]
+    assert config.models["coxnet"].search_space["alpha"].high == 0.5  # inherited
+
+
+def test_base_cycle_and_missing_file_are_reported(tmp_path: Path) -> None:
+    write(tmp_path, "base: b.yaml\n", "a.yaml")
+    write(tmp_path, "base: a.yaml\n", "b.yaml")
+    with pytest.raises(ConfigError, match="form a cycle"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_hash_is_stable_and_sensitive() -> None:
+    a = load_config(DEFAULT_CONFIG)
+    assert config_hash(a) == config_hash(load_config(DEFAULT_CONFIG))
+    assert config_hash(a) != config_hash(load_config(DEFAULT_CONFIG, ["seed=1"]))

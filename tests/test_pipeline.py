@@ -1,0 +1,166 @@
+"""Tiny end-to-end runs into a temporary MLflow store, the registry and a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from msk1model.config import RunConfig, config_hash, load_config
+from msk1model.errors import DataError
+from msk1model.export import predict_frame
+from msk1model.pipeline import RunResult, run
+
+from .conftest import DEFAULT_CONFIG, TINY
+
+
+@pytest.fixture()
+def result(tiny_config: RunConfig) -> RunResult:
+    return run(tiny_config)
+
+
+def test_run_logs_parent_children_and_trials(result: RunResult, tiny_config: RunConfig) -> None:
+    client = MlflowClient()
+    parent = client.get_run(result.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["msk1model.data_fingerprint"] == result.cohort.fingerprint
+    assert parent.data.tags["msk1model.config_hash"] == config_hash(tiny_config)
+    assert parent.data.tags["version.xgboost"] == __import__("xgboost").__version__
+    assert parent.data.params["data.n_patients"] == str(len(result.cohort.table))
+    children = client.search_runs(
+        [result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'"
+    )
+    assert sorted(r.info.run_name for r in children) == [
+        "coxnet | clinical",
+        "coxnet | clinical+msk1",
+        "xgb_cox | clinical",
+        "xgb_cox | clinical+msk1",
+    ]
+    for child in children:
+        outcome = next(o for o in result.outcomes if o.run_id == child.info.run_id)
+        assert child.data.metrics["test_harrell_c"] == pytest.approx(
+            outcome.metrics["test_harrell_c"]
+        )
+        assert set(child.data.metrics) >= {
+            "cv_harrell_c_mean",
+            "cv_harrell_c_sd",
+            "cv_uno_c_mean",
+            "cv_uno_c_sd",
+            "test_uno_c",
+        }
+        trials = client.search_runs(
+            [result.experiment_id], f"tags.`mlflow.parentRunId` = '{child.info.run_id}'"
+        )
+        assert len(trials) == 2 and all(t.data.tags["msk1model.role"] == "trial" for t in trials)
+        assert child.data.params["features"].endswith("msk1") == (
+            child.data.tags["msk1model.feature_set"] == "clinical+msk1"
+        )
+    resolved = yaml.safe_load(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=result.run_id, artifact_path="config/resolved_config.yaml"
+            )
+        ).read_text()
+    )
+    assert resolved == tiny_config.model_dump(mode="json")
+    delta = parent.data.metrics["coxnet.delta_test_harrell_c"]
+    by = {(o.model_name, o.feature_set): o.metrics["test_harrell_c"] for o in result.outcomes}
+    assert delta == pytest.approx(by["coxnet", "clinical+msk1"] - by["coxnet", "clinical"])
+
+
+def test_msk1_adds_discrimination_on_the_synthetic_cohort(result: RunResult) -> None:
+    by = {(o.model_name, o.feature_set): o.metrics for o in result.outcomes}
+    assert (
+        by["coxnet", "clinical+msk1"]["cv_harrell_c_mean"]
+        > by["coxnet", "clinical"]["cv_harrell_c_mean"]
+    )
+    assert 0.6 < by["coxnet", "clinical+msk1"]["test_harrell_c"] < 0.85
+    assert result.selected.feature_set == "clinical+msk1"
+
+
+def test_registered_champion_loads_in_a_new_process(result: RunResult, tmp_path: Path) -> None:
+    assert result.registration is not None
+    assert result.registration.version == "1" and result.registration.promoted
+    rows = result.cohort.table.head(5)
+    expected = predict_frame(result.selected.model, rows, [3.0, 5.0])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    script = textwrap.dedent(
+        """
+        import json, sys, mlflow, pandas as pd
+        model = mlflow.pyfunc.load_model("models:/msk1-prognostic@champion")
+        out = model.predict(pd.read_csv(sys.argv[1]))
+        print(json.dumps(out.to_dict(orient="list")))
+        """
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "rows.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert list(got) == ["risk_score", "survival_3y", "survival_5y"]
+    assert len(got["risk_score"]) == 5 and np.all(np.isfinite(got["risk_score"]))
+    np.testing.assert_allclose(got["risk_score"], expected["risk_score"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got["survival_5y"], expected["survival_5y"], rtol=0, atol=1e-12)
+
+
+def test_exported_model_holds_no_pickle(result: RunResult) -> None:
+    local = Path(mlflow.artifacts.download_artifacts(result.model_uri))
+    files = [p.name for p in local.rglob("*") if p.is_file()]
+    assert "python_model.pkl" not in files and not [
+        f for f in files if f.endswith((".pkl", ".pickle"))
+    ]
+    assert {"model.json", "predictor.json"} <= set(files)
+
+
+def test_later_runs_add_versions_and_move_the_alias_only_when_better(
+    tiny_config: RunConfig,
+) -> None:
+    first = run(tiny_config)
+    same = run(tiny_config)  # identical config and seed: equal metric, so the champion stays
+    assert same.registration is not None and same.registration.version == "2"
+    assert not same.registration.promoted
+    assert same.selected.metrics["test_harrell_c"] == first.selected.metrics["test_harrell_c"]
+    assert "champion kept" in same.registration.reason
+    other = run(
+        load_config(DEFAULT_CONFIG, [*TINY, f"tracking.uri={tiny_config.tracking.uri}", "seed=99"])
+    )
+    assert other.registration is not None and other.registration.version == "3"
+    better = other.selected.metrics["test_harrell_c"] > first.selected.metrics["test_harrell_c"]
+    assert other.registration.promoted == better
+    champion = MlflowClient().get_model_version_by_alias("msk1-prognostic", "champion")
+    assert str(champion.version) == ("3" if better else "1")
+    assert float(champion.tags["metric.test_harrell_c"]) == max(
+        first.selected.metrics["test_harrell_c"], other.selected.metrics["test_harrell_c"]
+    )
+
+
+def test_bad_data_fails_before_any_run(tiny_config: RunConfig, tmp_path: Path) -> None:
+    table = tmp_path / "bad.csv"
+    table.write_text("patient_id,time,event,age,size,grade,nodes,pr\nA,1.0,1,50,20,2,0,1\n")
+    config = load_config(
+        DEFAULT_CONFIG,
+        [
+            *TINY,
+            f"tracking.uri={tiny_config.tracking.uri}",
+            f"data.source={table}",
+            "data.time_unit=years",
+        ],
+    )
+    with pytest.raises(DataError, match=r"lacks required column\(s\) 'msk1'"):
+        run(config)
+    mlflow.set_tracking_uri(tiny_config.tracking.uri)
+    assert MlflowClient().search_experiments(filter_string="name = 'msk1-default'") == []
