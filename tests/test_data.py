@@ -233,3 +233,27 @@ def test_synthetic_source_loads_without_warnings() -> None:
         cohort.table[["patient_id", "time", "event"]],
         make_synthetic_cohort(800, seed=4)[["patient_id", "time", "event"]].astype({"time": float}),
     )
+
+
+# --- public cohorts ---------------------------------------------------------------------------
+
+
+def test_gse1992_has_documented_size_events_and_msk1() -> None:
+    from msk1model.data.public import load_public
+    from msk1model.data.public_gse import GSE1992_NON_PRIMARY
+
+    cohort = load_public("gse1992")
+    table = cohort.table
+    assert (len(table), int(table["event"].sum())) == (117, 28)  # 124 shipped, 7 non-primary out
+    assert not set(GSE1992_NON_PRIMARY) & set(table["patient_id"])
+    assert cohort.time_unit == "months" and "relapse-free" in cohort.endpoint
+    assert table["msk1"].notna().all() and table["msk1"].std() > 0
+    assert table["er"].isna().sum() == 2 and set(table["er"].dropna()) == {0.0, 1.0}
+    assert table["time"].between(1, 118).all()
+
+
+def test_unknown_public_cohort_lists_known_ones() -> None:
+    from msk1model.data.public import load_public
+
+    with pytest.raises(DataError, match=r"unknown public cohort 'gse9999'; known cohorts: gse1992"):
+        load_public("gse9999")

@@ -33,7 +33,9 @@ PUBLIC_COHORTS: dict[str, Callable[[], PublicCohort]] = {}
 
 
 def load_public(name: str) -> PublicCohort:
-    """Load the public cohort ``name`` (see ``msk1model data list``)."""
+    """Load the public cohort ``name`` (one of :data:`PUBLIC_COHORTS`)."""
+    from msk1model.data import public_gse  # noqa: F401  (registers its cohorts)
+
     if name not in PUBLIC_COHORTS:
         known = ", ".join(sorted(PUBLIC_COHORTS)) or "none yet"
         raise DataError(f"unknown public cohort {name!r}; known cohorts: {known}")
