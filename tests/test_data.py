@@ -101,6 +101,15 @@ def test_csv_is_loaded_with_mapping_units_and_subgroup(tmp_path: Path) -> None:
     assert cohort.flow[-1].events == int(kept["relapse"].sum())
 
 
+def test_parquet_gives_the_same_cohort_as_csv(tmp_path: Path) -> None:
+    table = cohort_table()
+    table.to_parquet(tmp_path / "cohort.parquet", index=False)
+    from_parquet = load_cohort(csv_config(tmp_path / "cohort.parquet"), SPLIT, seed=0)
+    from_csv = load_cohort(csv_config(write_csv(tmp_path, table)), SPLIT, seed=0)
+    pd.testing.assert_frame_equal(from_parquet.table, from_csv.table)
+    assert from_parquet.fingerprint == from_csv.fingerprint
+
+
 def test_missing_covariates_are_dropped_and_counted(tmp_path: Path) -> None:
     table = cohort_table()
     table.loc[[3, 8, 9], "age"] = np.nan

@@ -27,7 +27,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if suffix in {".parquet", ".pq"}:
             return pd.read_parquet(path)
-        table = pd.read_csv(path, sep=",", encoding="utf-8-sig", skip_blank_lines=True)
+        table = pd.read_csv(
+            path, sep=",", encoding="utf-8-sig", skip_blank_lines=True, float_precision="round_trip"
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise DataError(
             f"data file {path} could not be read as {suffix[1:].upper()}: {exc}. "
