@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from types import FrameType
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from msk1model import __version__
+from msk1model import __version__, interrupts
 from msk1model.errors import Msk1ModelError
 
 __all__ = ["main"]
@@ -76,16 +74,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``msk1model`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     console = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)  # so open MLflow runs end as FAILED
     try:
-        if args.verb == "train":
-            return _train(args.config, args.overrides)
-        if args.verb == "check":
-            return _check(args.config, args.overrides)
-        return _ui(args.port, args.backend_store_uri)
+        with interrupts.graceful_signals():  # open MLflow runs end as FAILED on SIGTERM/Ctrl-C
+            code = _dispatch(args)
+            late = interrupts.pending_exit_code()
+    except interrupts.Interrupted as exc:
+        console.print(f"[bold red]interrupted:[/] {exc}; the open MLflow runs ended as FAILED")
+        return exc.exit_code
     except Msk1ModelError as exc:
         console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
         return EXIT_ERROR
+    return late if late is not None else code  # a signal after the last safe point
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.verb == "train":
+        return _train(args.config, args.overrides)
+    if args.verb == "check":
+        return _check(args.config, args.overrides)
+    return _ui(args.port, args.backend_store_uri)
 
 
 def _quiet_mlflow() -> None:
@@ -95,10 +102,6 @@ def _quiet_mlflow() -> None:
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _train(config_path: str, overrides: Sequence[str]) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msk1model import tracking
+from msk1model import interrupts, tracking
 from msk1model.config import ModelConfig, RunConfig, config_hash
 from msk1model.data.cohort import Cohort, load_cohort
 from msk1model.evaluation import harrell_c, uno_c
@@ -107,6 +107,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         )
         tracking.log_parent_metrics(_parent_metrics(outcomes))
         selected = _select(outcomes, f"cv_{config.tuning.metric}_mean")
+        interrupts.checkpoint()  # a signal that came while logging stops the run before export
         model_uri, registration = _export(config, cohort, selected)
     return RunResult(
         run_id, experiment_id, cohort, split, outcomes, selected, model_uri, registration
@@ -143,16 +144,17 @@ def _fit_one(
                 lambda _s, t: notify(1, f"{label}: trial {t.number + 1}"),
             ],
         )
-        model = make_model(model_cfg.kind, features, result.best_params, config.seed)
-        model.fit(table.iloc[train], structured_y(event[train], time[train]))
-        risk = model.predict(table.iloc[test])
-        metrics = {
-            **result.cv.summary(),
-            "test_harrell_c": harrell_c(time[test], event[test], risk),
-            "test_uno_c": uno_c(time[train], event[train], time[test], event[test], risk, tau),
-            "n_trials": float(result.n_trials),
-            "n_failed_trials": float(result.n_failed),
-        }
+        with interrupts.compute():
+            model = make_model(model_cfg.kind, features, result.best_params, config.seed)
+            model.fit(table.iloc[train], structured_y(event[train], time[train]))
+            risk = model.predict(table.iloc[test])
+            metrics = {
+                **result.cv.summary(),
+                "test_harrell_c": harrell_c(time[test], event[test], risk),
+                "test_uno_c": uno_c(time[train], event[train], time[test], event[test], risk, tau),
+                "n_trials": float(result.n_trials),
+                "n_failed_trials": float(result.n_failed),
+            }
         with tempfile.TemporaryDirectory() as tmp:
             tracking.log_model_result(result.best_params, metrics, result.trials, model.save(tmp))
         notify(1, f"{label}: final fit")

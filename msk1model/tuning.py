@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from msk1model import interrupts
 from msk1model.config import CategoricalParam, FloatParam, IntParam, ModelConfig, TuningConfig
 from msk1model.errors import ModelError, Msk1ModelError
 from msk1model.evaluation import harrell_c, uno_c
@@ -115,7 +116,7 @@ def tune(
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, model)
         try:
-            with warnings.catch_warnings():
+            with interrupts.compute(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # per-fold convergence chatter; failures are caught
                 scores = cross_validate(
                     model.kind, features, params, X, event, time, folds, tau, seed

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -83,41 +84,51 @@ def test_unknown_config_key_in_file_exits_non_zero(
 
 
 def test_sigterm_leaves_no_run_running(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.Popen(
-        [*SCRIPT, "train", str(DEFAULT_CONFIG), *set_args(*TINY, "tuning.n_trials=500")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    mlflow.set_tracking_uri(uri)
+    db = tmp_path / "mlflow.db"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}", "PYTHONFAULTHANDLER": "1"}
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [*SCRIPT, "train", str(DEFAULT_CONFIG), *set_args(*TINY, "tuning.n_trials=500")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _trial_runs(uri):
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and not _trial_runs(db):
             time.sleep(0.5)
-        assert _trial_runs(uri), "the run never reached tuning"
+        assert _trial_runs(db), f"the run never reached tuning:\n{stderr.read_text()[-4000:]}"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread's stack
+            proc.wait(timeout=10)
+            pytest.fail(
+                f"train ignored SIGTERM for 60 s; its stacks:\n{stderr.read_text()[-8000:]}"
+            )
     finally:
         proc.kill()
-    runs = MlflowClient().search_runs(
-        [e.experiment_id for e in MlflowClient().search_experiments()]
-    )
+    assert code == 128 + signal.SIGTERM, stderr.read_text()[-4000:]
+    assert "interrupted: stopped by SIGTERM" in stderr.read_text()
+    client = MlflowClient(f"sqlite:///{db}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and {r.info.status for r in runs if r.info.status != "FINISHED"} == {"FAILED"}
 
 
-def _trial_runs(uri: str) -> int:
-    if not Path(uri.removeprefix("sqlite:///")).exists():
+def _trial_runs(db: Path) -> int:
+    """Trial runs in the store, read with plain read-only SQLite: the test must not initialise
+    (create tables in) the store the running ``train`` is creating."""
+    if not db.exists():
         return 0
     try:
-        found = mlflow.search_runs(
-            search_all_experiments=True, filter_string="tags.`msk1model.role` = 'trial'"
-        )
-    except Exception:  # the store may still be creating its tables
+        with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=1)) as con:
+            query = "SELECT COUNT(*) FROM tags WHERE key = 'msk1model.role' AND value = 'trial'"
+            return int(con.execute(query).fetchone()[0])
+    except sqlite3.Error:  # tables not created yet, or briefly locked
         return 0
-    return len(found)
 
 
 def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
