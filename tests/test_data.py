@@ -264,5 +264,9 @@ def test_gse1992_has_documented_size_events_and_msk1() -> None:
 def test_unknown_public_cohort_lists_known_ones() -> None:
     from msk1model.data.public import load_public
 
-    with pytest.raises(DataError, match=r"unknown public cohort 'gse9999'; known cohorts: gse1992"):
+    with pytest.raises(
+        DataError,
+        match=r"unknown public cohort 'gse9999'; known cohorts: breast_cancer, gbsg2, gse1992, "
+        r"gse3143, gse4335, nki70, rott2$",
+    ):
         load_public("gse9999")
