@@ -47,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(check)
 
+    data = verbs.add_parser(
+        "data",
+        help="list and describe the public cohorts",
+        description="Public breast-cancer cohorts shipped inside installed packages "
+        "(use them as data.source: public:NAME).",
+    )
+    data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="DATA_VERB")
+    data_verbs.add_parser("list", help="one line per public cohort: size, events, endpoint")
+    describe = data_verbs.add_parser(
+        "describe",
+        help="size, events, median follow-up, endpoint, time unit, ER split and biomarker",
+    )
+    describe.add_argument("name", help="cohort name, as in `msk1model data list`")
+    describe.add_argument(
+        "--biomarker", default=None, help="column to summarise (default: the cohort's biomarker)"
+    )
+
     ui = verbs.add_parser(
         "ui",
         help="start the MLflow UI on 127.0.0.1 for the local store",
@@ -92,6 +109,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _train(args.config, args.overrides)
     if args.verb == "check":
         return _check(args.config, args.overrides)
+    if args.verb == "data":
+        return _data(args.data_verb, getattr(args, "name", None), getattr(args, "biomarker", None))
     return _ui(args.port, args.backend_store_uri)
 
 
@@ -160,6 +179,59 @@ def _check(config_path: str, overrides: Sequence[str]) -> int:
     console = Console()
     console.print(f"config {config_path}: valid (experiment {config.experiment!r})")
     console.print(cohort.flow_table().to_string(index=False))
+    return 0
+
+
+def _data(verb: str, name: str | None, biomarker: str | None) -> int:
+    from msk1model.data.describe import describe_public, list_public
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    if verb == "list":
+        table = Table(title="public cohorts (data.source: public:NAME)")
+        frame = list_public()
+        frame["endpoint"] = (
+            frame["endpoint"].str.split(" (", regex=False).str[0]
+        )  # details: describe
+        for column in frame.columns:
+            table.add_column(column)
+        for row in frame.itertuples(index=False):
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+        return 0
+    assert name is not None
+    d = describe_public(name, biomarker)
+    rows: list[tuple[str, str]] = [
+        ("study", d.study),
+        ("endpoint", d.endpoint),
+        ("time unit", d.time_unit),
+        ("patients / events", f"{d.n_patients} / {d.n_events}"),
+        (
+            "median follow-up (reverse KM)",
+            f"{d.median_follow_up:.1f} {d.time_unit} ({d.median_follow_up_years:.1f} years)",
+        ),
+        (
+            "ER positive / negative / missing",
+            "no ER column"
+            if d.er is None
+            else f"{d.er.positive} / {d.er.negative} / {d.er.missing}",
+        ),
+        ("MSK1 (RPS6KA5) measured", "yes" if d.has_msk1 else "no"),
+        ("default covariates", ", ".join(d.default_covariates)),
+    ]
+    b = d.biomarker
+    rows.append(
+        (
+            f"biomarker {b.column!r}",
+            f"n={b.n} missing={b.missing} mean={b.mean:.3g} sd={b.sd:.3g} "
+            f"min={b.min:.3g} median={b.median:.3g} max={b.max:.3g}",
+        )
+    )
+    table = Table(title=f"public:{d.name}", show_header=False)
+    table.add_column("item", style="bold")
+    table.add_column("value")
+    for item, value in rows:
+        table.add_row(item, value)
+    console.print(table)
     return 0
 
 

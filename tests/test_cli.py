@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -155,3 +156,26 @@ def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_data_list_prints_every_public_cohort(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    for name, n, events in [("gse1992", 117, 28), ("gbsg2", 686, 299), ("rott2", 2982, 1272)]:
+        assert re.search(rf"│ {name}\s+│ {n}\s+│ {events}\s+│", out), name
+
+
+def test_data_describe_prints_follow_up_er_split_and_biomarker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["data", "describe", "gse1992"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "117 / 28" in out and "70 / 45 / 2" in out  # patients / events; ER + / - / missing
+    assert "23.0 months (1.9 years)" in out  # reverse-KM median follow-up
+    assert "n=117 missing=0 mean=0.262" in out
+
+
+def test_data_describe_unknown_cohort_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "describe", "gse9999"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "unknown public cohort 'gse9999'; known cohorts: breast_cancer, gbsg2," in err
