@@ -1,0 +1,265 @@
+"""Calibration at a horizon: in the large, slope, and the smoothed ICI / E50 / E90.
+
+Pure functions of test follow-up (years) and predicted survival ``S(t|x)`` at one horizon ``t``;
+the predicted event probability is ``F(t|x) = 1 - S(t|x)``. The slope and the smoothed curve
+follow Austin, Harrell & van Klaveren (Stat Med 2020): a Cox model of the test outcome, over the
+whole test follow-up, on the complementary log-log ``log(-log S(t|x))`` of the prediction. The
+Cox fits use lifelines' ``CoxPHFitter`` (Efron ties, no penalty); observed probabilities at ``t``
+use its Breslow baseline cumulative hazard read as a step function.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sksurv.nonparametric import SurvivalFunctionEstimator
+
+from msk1model.errors import EvaluationError
+from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
+from msk1model.evaluation.horizons import clip_checked
+from msk1model.models import structured_y
+
+if TYPE_CHECKING:
+    from lifelines import CoxPHFitter
+
+__all__ = [
+    "CalibrationInTheLarge",
+    "CalibrationWarning",
+    "SmoothedCalibration",
+    "calibration_in_the_large",
+    "calibration_slope",
+    "integrated_calibration_index",
+]
+
+#: Exact 0 and 1 (no finite log-log) become the nearest floats inside (0, 1).
+_LOWEST, _HIGHEST = float(np.finfo(float).tiny), float(np.nextafter(1.0, 0.0))
+#: Knot quantiles of Harrell's restricted cubic splines, as in ``Hmisc::rcspline.eval``.
+_KNOT_QUANTILES = {
+    3: (0.10, 0.50, 0.90),
+    4: (0.05, 0.35, 0.65, 0.95),
+    5: (0.05, 0.275, 0.5, 0.725, 0.95),
+}
+
+
+class CalibrationWarning(UserWarning):
+    """Predicted survival of exactly 0 or 1 was moved inside (0, 1) for the log-log transform."""
+
+
+class CalibrationInTheLarge(NamedTuple):
+    """Observed against expected event probability by the horizon, over the whole test set."""
+
+    observed: float
+    """1 - Kaplan-Meier survival of the test data at the horizon."""
+    expected: float
+    """Mean predicted event probability ``F(t|x)``."""
+    oe_ratio: float
+    """observed / expected; 1 is perfect, > 1 means the model under-predicts risk."""
+    difference: float
+    """observed - expected; 0 is perfect."""
+
+
+class SmoothedCalibration(NamedTuple):
+    """Absolute gaps between the smoothed observed and the predicted event probability."""
+
+    ici: float
+    """Integrated calibration index: mean absolute gap."""
+    e50: float
+    """Median absolute gap."""
+    e90: float
+    """90th percentile of the absolute gap."""
+    predicted: np.ndarray
+    """shape (n,): predicted event probability ``F(t|x_i)``."""
+    observed: np.ndarray
+    """shape (n,): smoothed observed event probability by ``t`` (the calibration curve)."""
+
+
+def _prepare(
+    time: npt.ArrayLike, event: npt.ArrayLike, surv_at_horizon: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t, e = check_outcome(time, event)
+    s = check_survival(surv_at_horizon, (len(t), 1), "surv_at_horizon")[:, 0]
+    return t, e, s
+
+
+def calibration_in_the_large(
+    time: npt.ArrayLike, event: npt.ArrayLike, surv_at_horizon: npt.ArrayLike, horizon: float
+) -> CalibrationInTheLarge:
+    """Calibration in the large at ``horizon``: test Kaplan-Meier risk against mean predicted risk.
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Test follow-up (years) and event flags.
+    surv_at_horizon : array-like, shape (n,)
+        Predicted survival probability ``S(horizon|x_i)``.
+    horizon : float
+        Years; clipped into the test follow-up with a ``HorizonWarning``.
+
+    Returns
+    -------
+    CalibrationInTheLarge
+        Observed and expected event probability by ``horizon``, their ratio and difference.
+    """
+    t, e, s = _prepare(time, event, surv_at_horizon)
+    h = clip_checked(check_horizons(horizon, "horizon"), t, None, stacklevel=3)
+    observed = 1.0 - float(SurvivalFunctionEstimator().fit(structured_y(e, t)).predict_proba(h)[0])
+    expected = float(np.mean(1.0 - s))
+    if expected == 0:
+        raise EvaluationError(
+            "the observed/expected ratio needs a mean predicted event probability > 0, but every "
+            "prediction is S = 1. Fix: check the horizon and the predictions"
+        )
+    return CalibrationInTheLarge(observed, expected, observed / expected, observed - expected)
+
+
+def calibration_slope(
+    time: npt.ArrayLike, event: npt.ArrayLike, surv_at_horizon: npt.ArrayLike
+) -> float:
+    """Calibration slope: Cox coefficient of ``log(-log S(t|x))`` for the test outcome.
+
+    1 is perfect; below 1 the predictions are too extreme (over-fitted), above 1 too modest.
+    The horizon enters only through the predictions; the Cox model uses all test follow-up.
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Test follow-up (years) and event flags.
+    surv_at_horizon : array-like, shape (n,)
+        Predicted survival probability ``S(t|x_i)`` at one horizon.
+
+    Returns
+    -------
+    float
+        The slope; with predictions from a well-specified proportional-hazards model, 1.
+    """
+    t, e, s = _prepare(time, event, surv_at_horizon)
+    x = _cloglog(s)
+    if np.ptp(x) == 0:
+        raise EvaluationError(
+            "the calibration slope needs predictions that vary between patients, but all "
+            f"{len(s)} are S = {s[0]:.6g}. Fix: evaluate a model with patient-specific predictions"
+        )
+    return float(_fit_cox(_frame(x[:, np.newaxis]), t, e).params_.iloc[0])
+
+
+def integrated_calibration_index(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    surv_at_horizon: npt.ArrayLike,
+    horizon: float,
+    *,
+    n_knots: int = 3,
+) -> SmoothedCalibration:
+    """ICI, E50 and E90 at ``horizon`` (Austin, Harrell & van Klaveren, Stat Med 2020).
+
+    The observed event probability by ``horizon`` is smoothed by a Cox model of the test outcome
+    on a restricted cubic spline of ``log(-log S(horizon|x))`` with ``n_knots`` knots at Harrell's
+    quantiles; the gaps are ``|observed_i - predicted_i|``.
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Test follow-up (years) and event flags.
+    surv_at_horizon : array-like, shape (n,)
+        Predicted survival probability ``S(horizon|x_i)``.
+    horizon : float
+        Years; clipped into the test follow-up with a ``HorizonWarning``.
+    n_knots : {3, 4, 5}
+        Spline knots; 3 as in the paper, 4 for large cohorts.
+
+    Returns
+    -------
+    SmoothedCalibration
+        ICI, E50, E90 (absolute differences in probability) and the curve, shape (n,) each.
+    """
+    if n_knots not in _KNOT_QUANTILES:
+        raise EvaluationError(f"n_knots must be one of 3, 4 or 5, but got {n_knots!r}")
+    t, e, s = _prepare(time, event, surv_at_horizon)
+    h = float(clip_checked(check_horizons(horizon, "horizon"), t, None, stacklevel=3)[0])
+    observed = _smoothed_observed(_cloglog(s), t, e, h, n_knots)
+    gap = np.abs(observed - (1.0 - s))
+    return SmoothedCalibration(
+        float(gap.mean()), float(np.median(gap)), float(np.quantile(gap, 0.9)), 1.0 - s, observed
+    )
+
+
+def _smoothed_observed(
+    x: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float, n_knots: int
+) -> np.ndarray:
+    """Observed event probability by ``horizon`` from a Cox model on a spline of ``x``; (n,)."""
+    knots = np.quantile(x, _KNOT_QUANTILES[n_knots])
+    if not (np.diff(knots) > 0).all():
+        raise EvaluationError(
+            f"the smoothed calibration curve needs {n_knots} distinct spline knots (quantiles of "
+            f"log(-log S)), but the predictions take too few values: knots {knots.round(6)}. Fix: "
+            "use fewer knots or a model with patient-specific predictions"
+        )
+    basis = _frame(rcs_basis(x, knots))
+    cox = _fit_cox(basis, time, event)
+    cumhaz = cox.baseline_cumulative_hazard_.iloc[:, 0]  # Breslow, at the covariate means
+    at = np.searchsorted(cumhaz.index.to_numpy(), horizon, side="right") - 1  # step function
+    h0 = float(cumhaz.iloc[at]) if at >= 0 else 0.0
+    return 1.0 - np.exp(-h0 * np.exp(cox.predict_log_partial_hazard(basis).to_numpy()))
+
+
+def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Harrell's restricted cubic spline basis: ``x`` then ``len(knots) - 2`` nonlinear terms.
+
+    Cubic between the knots, linear beyond the outer ones; each nonlinear term is scaled by
+    ``(knots[-1] - knots[0])**2`` as in ``Hmisc::rcspline.eval``.
+
+    Returns
+    -------
+    ndarray, shape (n, len(knots) - 1)
+    """
+    k = knots
+    span = k[-1] - k[-2]
+    terms = [
+        np.maximum(x - k[j], 0) ** 3
+        - np.maximum(x - k[-2], 0) ** 3 * (k[-1] - k[j]) / span
+        + np.maximum(x - k[-1], 0) ** 3 * (k[-2] - k[j]) / span
+        for j in range(len(k) - 2)
+    ]
+    return np.column_stack([x, *terms]) / np.r_[1.0, np.full(len(terms), (k[-1] - k[0]) ** 2)]
+
+
+def _cloglog(s: np.ndarray) -> np.ndarray:
+    """``log(-log S)``, the complementary log-log of ``F = 1 - S``; exact 0 and 1 moved inside."""
+    edge = (s < _LOWEST) | (s > _HIGHEST)
+    if edge.any():
+        warnings.warn(
+            f"{int(edge.sum())} predicted survival probabilities of exactly 0 or 1 have no finite "
+            f"log(-log S); they were moved to {_LOWEST:.3g} or 1 - {1 - _HIGHEST:.3g}, where they "
+            "weigh heavily in the calibration fit. Check the horizon and the predictions",
+            CalibrationWarning,
+            stacklevel=3,
+        )
+    return np.log(-np.log(np.clip(s, _LOWEST, _HIGHEST)))
+
+
+def _frame(x: np.ndarray) -> pd.DataFrame:
+    """Covariates ``x`` of shape (n, p) as a lifelines frame with columns x0, x1, ..."""
+    return pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
+
+
+def _fit_cox(covariates: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> CoxPHFitter:
+    """Unpenalised Cox model (lifelines, Efron ties) of the outcome on ``covariates``."""
+    # imported here: lifelines takes ~1.5 s to import and only these fits need it
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+
+    frame = covariates.assign(time=time, event=event.astype(int))
+    # lifelines' default stop (Newton decrement or step < 1e-7) skips the last step, which can
+    # leave the coefficients ~1e-6 short of the maximum; one more step costs little
+    options = {"precision": 1e-14, "r_precision": 1e-14}
+    try:
+        return CoxPHFitter().fit(frame, "time", "event", fit_options=options)
+    except ConvergenceError as exc:
+        raise EvaluationError(
+            f"the calibration Cox model did not converge ({str(exc).splitlines()[0]}). Fix: check "
+            "for predictions that separate events perfectly or take very few values"
+        ) from None
