@@ -44,7 +44,7 @@ __all__ = [
 
 ENTRY_POINT = Path(__file__).with_name("_predictor_entry.py")
 PREDICTOR_META = "predictor.json"
-RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "xgboost")
+RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "xgboost")
 METRIC_TAG_PREFIX = "metric."
 
 
@@ -55,11 +55,10 @@ def horizon_column(horizon: float) -> str:
 
 def predict_frame(model: SurvivalModel, X: pd.DataFrame, horizons: list[float]) -> pd.DataFrame:
     """Risk score and survival at each horizon, one row per patient (index kept)."""
-    risk = model.predict(X)
-    survival = model.baseline_.cumulative_hazard(risk, np.asarray(horizons, dtype=float))
-    out = pd.DataFrame({"risk_score": risk}, index=X.index)
+    survival = model.predict_survival_function(X, np.asarray(horizons, dtype=float))
+    out = pd.DataFrame({"risk_score": model.predict(X)}, index=X.index)
     for j, horizon in enumerate(horizons):
-        out[horizon_column(horizon)] = np.exp(-survival[:, j])
+        out[horizon_column(horizon)] = survival[:, j]
     return out
 
 

@@ -67,7 +67,7 @@ def test_wrong_type_names_key_and_value(tmp_path: Path) -> None:
         ("data.synthetic.n_patients=10", r"n_patients.*greater than or equal to 100"),
         (
             "models.coxnet.kind=coxnett",
-            r"unknown model kind 'coxnett'; known kinds: coxnet, xgb_cox",
+            r"unknown model kind 'coxnett'; known kinds: coxnet, coxph, gbsa, gbsa_componentwise, xgb_aft, xgb_cox",
         ),
         (
             "models.coxnet.params.depth=3",

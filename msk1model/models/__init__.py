@@ -9,12 +9,18 @@ from typing import Any
 from msk1model.errors import ModelError
 from msk1model.models._base import STATE_FILE, SurvivalModel, structured_y, unpack_y
 from msk1model.models.coxnet import CoxnetModel
-from msk1model.models.xgb import XGBCoxModel
+from msk1model.models.coxph import CoxPHModel
+from msk1model.models.gbsa import ComponentwiseGBSAModel, GBSAModel
+from msk1model.models.xgb import XGBAFTModel, XGBCoxModel
 
 __all__ = [
     "MODEL_KINDS",
+    "ComponentwiseGBSAModel",
+    "CoxPHModel",
     "CoxnetModel",
+    "GBSAModel",
     "SurvivalModel",
+    "XGBAFTModel",
     "XGBCoxModel",
     "hyperparameters_of",
     "load_model",
@@ -24,7 +30,15 @@ __all__ = [
 ]
 
 MODEL_KINDS: dict[str, type[SurvivalModel]] = {
-    model.kind: model for model in (CoxnetModel, XGBCoxModel)
+    model.kind: model
+    for model in (
+        CoxPHModel,
+        CoxnetModel,
+        XGBCoxModel,
+        XGBAFTModel,
+        GBSAModel,
+        ComponentwiseGBSAModel,
+    )
 }
 
 

@@ -132,14 +132,18 @@ class BreslowBaseline:
 
 
 class SurvivalModel(ABC):
-    """Base class: a Cox-type risk model with a Breslow baseline, saved as data.
+    """Base class: a risk model with survival curves, saved as data.
 
     Subclasses set :attr:`kind` and :attr:`hyperparameters` (name -> default) and implement
     :meth:`_fit_risk`, :meth:`_predict_risk`, :meth:`_save_extra` and :meth:`_load_extra`.
+    Cox-type models (``breslow = True``) get their curves from a Breslow baseline hazard on the
+    training data; other models set ``breslow = False`` and override :meth:`_cumulative_hazard`.
     """
 
     kind: ClassVar[str]
     hyperparameters: ClassVar[dict[str, Any]]
+    breslow: ClassVar[bool] = True
+    baseline_: BreslowBaseline | None
 
     def __init__(self, *, features: list[str], seed: int = 0, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.hyperparameters))
@@ -161,7 +165,7 @@ class SurvivalModel(ABC):
         Z = self.preprocessor_.transform(X)
         self._fit_risk(Z, event, time)
         risk = self._checked_risk(Z)
-        self.baseline_ = BreslowBaseline().fit(risk, event, time)
+        self.baseline_ = BreslowBaseline().fit(risk, event, time) if self.breslow else None
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -170,7 +174,8 @@ class SurvivalModel(ABC):
 
     def predict_cumulative_hazard(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
         """Cumulative hazard at ``times`` (years), shape (n, len(times))."""
-        return self.baseline_.cumulative_hazard(self.predict(X), np.asarray(times, dtype=float))
+        Z = self.preprocessor_.transform(X)
+        return self._cumulative_hazard(Z, np.asarray(times, dtype=float))
 
     def predict_survival_function(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
         """Survival probability at ``times`` (years), shape (n, len(times))."""
@@ -186,7 +191,7 @@ class SurvivalModel(ABC):
             "seed": self.seed,
             "params": self.params,
             "preprocessor": self.preprocessor_.to_state(),
-            "baseline": self.baseline_.to_state(),
+            "baseline": None if self.baseline_ is None else self.baseline_.to_state(),
             "extra": self._save_extra(directory),
         }
         (directory / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
@@ -196,7 +201,8 @@ class SurvivalModel(ABC):
     def load(cls, directory: str | Path, state: dict[str, Any]) -> Self:
         model = cls(features=state["features"], seed=state["seed"], **state["params"])
         model.preprocessor_ = Preprocessor.from_state(state["preprocessor"])
-        model.baseline_ = BreslowBaseline.from_state(state["baseline"])
+        base = state["baseline"]
+        model.baseline_ = None if base is None else BreslowBaseline.from_state(base)
         model._load_extra(Path(directory), state["extra"])
         return model
 
@@ -208,6 +214,11 @@ class SurvivalModel(ABC):
                 "the fit diverged. Fix: stronger regularisation or fewer features"
             )
         return risk
+
+    def _cumulative_hazard(self, Z: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """H(t | x) for preprocessed ``Z``: Breslow H0(t) times the relative hazard."""
+        assert self.baseline_ is not None, "a model with breslow = False overrides this"
+        return self.baseline_.cumulative_hazard(self._checked_risk(Z), times)
 
     @abstractmethod
     def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:

@@ -1,0 +1,89 @@
+"""Unpenalised (or ridge-penalised) Cox proportional hazards model, fitted with lifelines.
+
+The model a REMARK-style biomarker report quotes: hazard ratios per unit of each covariate with
+standard errors, 95% Wald confidence intervals and p-values (:meth:`CoxPHModel.summary`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from msk1model.errors import ModelError
+from msk1model.models._base import SurvivalModel
+
+__all__ = ["CoxPHModel"]
+
+
+class CoxPHModel(SurvivalModel):
+    """Cox model by partial likelihood (lifelines ``CoxPHFitter``, Efron ties).
+
+    Fitted on standardised features (better conditioned); the coefficients and standard errors
+    are mapped back to the original units, so with ``penalizer`` 0 and no missing values they
+    equal a lifelines fit on the raw columns. Hyperparameter ``penalizer``: lifelines' ridge
+    penalty ``penalizer / 2 * |b|^2`` on the standardised scale (0 = plain Cox).
+    State: ``coef`` and ``se`` per standardised feature.
+    """
+
+    kind = "coxph"
+    hyperparameters: ClassVar[dict[str, Any]] = {"penalizer": 0.0}
+
+    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+        from lifelines import CoxPHFitter  # fit-time only: keeps the exported predictor light
+        from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+
+        columns = [f"x{i}" for i in range(Z.shape[1])]
+        frame = pd.DataFrame(Z, columns=columns).assign(_time=time, _event=event.astype(int))
+        fitter = CoxPHFitter(penalizer=float(self.params["penalizer"]))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            try:
+                fitter.fit(frame, duration_col="_time", event_col="_event")
+            except ConvergenceError as exc:
+                raise ModelError(
+                    f"coxph did not converge on features {self.features}: {str(exc)[:300]}. "
+                    "Fix: drop collinear or constant columns, or set params.penalizer > 0"
+                ) from None
+        for warning in caught:
+            if issubclass(warning.category, ConvergenceWarning):
+                warnings.warn(f"coxph: {warning.message}", ConvergenceWarning, stacklevel=2)
+        self.coef_ = fitter.params_[columns].to_numpy(dtype=float)
+        self.se_ = fitter.standard_errors_[columns].to_numpy(dtype=float)
+
+    def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
+        return Z @ self.coef_
+
+    def summary(self) -> pd.DataFrame:
+        """Per feature, in its original unit: coef (log HR), SE, HR with 95% CI, z and p.
+
+        Index: feature names. Columns: ``coef``, ``se``, ``hazard_ratio``, ``hr_lower_95``,
+        ``hr_upper_95``, ``z``, ``p`` (two-sided Wald).
+        """
+        scales = self.preprocessor_.scales_
+        coef, se = self.coef_ / scales, self.se_ / scales
+        z = coef / se
+        half_width = stats.norm.ppf(0.975) * se
+        return pd.DataFrame(
+            {
+                "coef": coef,
+                "se": se,
+                "hazard_ratio": np.exp(coef),
+                "hr_lower_95": np.exp(coef - half_width),
+                "hr_upper_95": np.exp(coef + half_width),
+                "z": z,
+                "p": 2 * stats.norm.sf(np.abs(z)),
+            },
+            index=pd.Index(self.features, name="feature"),
+        )
+
+    def _save_extra(self, directory: Path) -> dict[str, Any]:
+        return {"coef": self.coef_.tolist(), "se": self.se_.tolist()}
+
+    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
+        self.coef_ = np.asarray(extra["coef"], dtype=float)
+        self.se_ = np.asarray(extra["se"], dtype=float)
