@@ -87,7 +87,12 @@ class DataConfig(_Strict):
     covariates: list[str] = Field(default_factory=lambda: ["age", "size", "grade", "nodes", "pr"])
     time_unit: Literal["days", "weeks", "months", "years"] | None = None
     subgroup: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
-    missing: Literal["drop"] = "drop"
+    missing: Literal["drop", "impute"] = Field(
+        "drop",
+        description="'drop': analyse complete cases; 'impute': keep patients with missing "
+        "covariates and impute training-part medians inside every fit (never from test rows). "
+        "Patients without a biomarker value are always excluded.",
+    )
 
     @field_validator("source")
     @classmethod

@@ -118,6 +118,39 @@ def test_missing_covariates_are_dropped_and_counted(tmp_path: Path) -> None:
     assert "age: 3" in cohort.flow[-1].step
 
 
+def test_impute_policy_keeps_patients_and_counts_the_gaps(tmp_path: Path) -> None:
+    table = cohort_table()
+    table.loc[[3, 8, 9], "age"] = np.nan
+    table.loc[[5], "grade"] = np.nan
+    table.loc[[7], "RPS6KA5"] = np.nan  # never imputed: the biomarker is the question
+    config = csv_config(write_csv(tmp_path, table), missing="impute")
+    cohort = load_cohort(config, SPLIT, seed=0)
+    assert len(cohort.table) == 119
+    assert cohort.table["age"].isna().sum() == 3 and cohort.table["grade"].isna().sum() == 1
+    steps = [s.step for s in cohort.flow]
+    assert steps[1] == "biomarker measured (missing values dropped: RPS6KA5: 1)"
+    assert steps[2] == "kept, covariates imputed within each training fit (age: 3, grade: 1)"
+
+
+def test_imputation_never_sees_test_rows(tmp_path: Path) -> None:
+    """Medians come from the training part only: test rows with huge values do not move them."""
+    from msk1model.models import make_model, structured_y
+    from msk1model.splitting import make_split
+
+    table = cohort_table(200, seed=5)
+    table.loc[::7, "age"] = np.nan
+    config = csv_config(write_csv(tmp_path, table), missing="impute")
+    cohort = load_cohort(config, SPLIT, seed=0)
+    split = make_split(cohort.event, 0.25, 5, seed=0)
+    poisoned = cohort.table.copy()
+    poisoned.loc[split.test, "age"] = 1e6  # if a test row leaked, the median would jump
+    train = poisoned.iloc[split.train]
+    model = make_model("coxnet", ["age", "grade"], {}, seed=0)
+    model.fit(train, structured_y(cohort.event[split.train], cohort.time[split.train]))
+    assert model.preprocessor_.medians_[0] == np.nanmedian(cohort.table["age"].iloc[split.train])
+    assert model.preprocessor_.medians_[0] < 200
+
+
 def test_fingerprint_changes_with_any_value(tmp_path: Path) -> None:
     table = cohort_table()
     first = load_cohort(csv_config(write_csv(tmp_path, table)), SPLIT, seed=0).fingerprint

@@ -164,3 +164,27 @@ def test_bad_data_fails_before_any_run(tiny_config: RunConfig, tmp_path: Path) -
         run(config)
     mlflow.set_tracking_uri(tiny_config.tracking.uri)
     assert MlflowClient().search_experiments(filter_string="name = 'msk1-default'") == []
+
+
+def test_imputation_inside_the_pipeline_uses_training_rows_only(
+    tiny_config: RunConfig, tmp_path: Path
+) -> None:
+    from msk1model.data.synthetic import make_synthetic_cohort
+
+    cohort = make_synthetic_cohort(500, seed=3)
+    cohort.loc[cohort.index % 6 == 0, "size"] = np.nan
+    path = tmp_path / "gaps.csv"
+    cohort.to_csv(path, index=False)
+    overrides = [f"data.source={path}", "data.time_unit=years", "data.missing=impute"]
+    config = load_config(
+        DEFAULT_CONFIG, [*TINY, f"tracking.uri={tiny_config.tracking.uri}", *overrides]
+    )
+    result = run(config)
+    train_rows = result.cohort.table.iloc[result.split.train]
+    expected = np.nanmedian(train_rows["size"])
+    assert expected != np.nanmedian(result.cohort.table["size"])  # the test part would move it
+    for outcome in result.outcomes:
+        medians = dict(
+            zip(outcome.model.features, outcome.model.preprocessor_.medians_, strict=True)
+        )
+        assert medians["size"] == expected, outcome.model_name

@@ -100,7 +100,11 @@ def load_cohort(data: DataConfig, split: SplitConfig, seed: int) -> Cohort:
     )
     flow = [_step(f"loaded from {source}", table)]
     table, flow = _apply_subgroup(table, raw, data.subgroup, flow)
-    table, flow = _drop_missing(table, [*data.covariates, cols.biomarker], flow)
+    table, flow = _drop_missing(table, [cols.biomarker], flow, "biomarker measured")
+    if data.missing == "drop":
+        table, flow = _drop_missing(table, data.covariates, flow, "complete cases")
+    else:
+        flow = _note_imputed(table, data.covariates, flow)
     validation.check_biomarker(table, cols.biomarker)
     validation.check_events_for_cv(
         int(table["event"].sum()),
@@ -160,7 +164,7 @@ def _apply_subgroup(
 
 
 def _drop_missing(
-    table: pd.DataFrame, columns: list[str], flow: list[FlowStep]
+    table: pd.DataFrame, columns: list[str], flow: list[FlowStep], label: str
 ) -> tuple[pd.DataFrame, list[FlowStep]]:
     complete = table[columns].notna().all(axis=1)
     if complete.all():
@@ -168,7 +172,16 @@ def _drop_missing(
     counts = table[columns].isna().sum()
     detail = ", ".join(f"{c}: {int(n)}" for c, n in counts.items() if n)
     table = table[complete]
-    return table, [*flow, _step(f"complete cases (missing values dropped: {detail})", table)]
+    return table, [*flow, _step(f"{label} (missing values dropped: {detail})", table)]
+
+
+def _note_imputed(table: pd.DataFrame, columns: list[str], flow: list[FlowStep]) -> list[FlowStep]:
+    """A flow step that counts the values to impute (inside each fit, from training rows)."""
+    gaps = table[columns].isna()
+    if not gaps.any().any():
+        return flow
+    detail = ", ".join(f"{c}: {int(n)}" for c, n in gaps.sum().items() if n)
+    return [*flow, _step(f"kept, covariates imputed within each training fit ({detail})", table)]
 
 
 def _step(name: str, table: pd.DataFrame) -> FlowStep:
