@@ -129,7 +129,7 @@ def _train(config_path: str, overrides: Sequence[str]) -> int:
 
     _quiet_mlflow()
     config = load_config(config_path, overrides)
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -185,7 +185,7 @@ def _check(config_path: str, overrides: Sequence[str]) -> int:
 def _data(verb: str, name: str | None, biomarker: str | None) -> int:
     from msk1model.data.describe import describe_public, list_public
 
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if verb == "list":
         table = Table(title="public cohorts (data.source: public:NAME)")
         frame = list_public()

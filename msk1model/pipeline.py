@@ -17,7 +17,7 @@ import pandas as pd
 from msk1model import interrupts, tracking
 from msk1model.config import ModelConfig, RunConfig, config_hash
 from msk1model.data.cohort import Cohort, load_cohort
-from msk1model.evaluation import harrell_c, uno_c
+from msk1model.evaluation.scorecard import horizon_label, score_test_set
 from msk1model.export import Registration, log_predictor, register_predictor
 from msk1model.models import SurvivalModel, make_model, structured_y
 from msk1model.splitting import Split, make_split
@@ -54,10 +54,12 @@ class RunResult:
     selected: ModelOutcome
     model_uri: str
     registration: Registration | None
+    horizon: float  # the last evaluation horizon (years), shown in the summary
 
     def summary(self) -> pd.DataFrame:
         """One row per model and feature set with the headline metrics."""
         rows = []
+        h = horizon_label(self.horizon)
         for o in self.outcomes:
             m = o.metrics
             rows.append(
@@ -68,6 +70,9 @@ class RunResult:
                     "cv_uno_c": f"{m['cv_uno_c_mean']:.3f}±{m['cv_uno_c_sd']:.3f}",
                     "test_harrell_c": round(m["test_harrell_c"], 3),
                     "test_uno_c": round(m["test_uno_c"], 3),
+                    f"test_auc_{h}": round(m[f"test_auc_{h}"], 3),
+                    f"test_ipa_{h}": round(m[f"test_ipa_{h}"], 3),
+                    f"cal_slope_{h}": round(m[f"test_calibration_slope_{h}"], 2),
                     "selected": "yes" if o is self.selected else "",
                 }
             )
@@ -110,7 +115,15 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         interrupts.checkpoint()  # a signal that came while logging stops the run before export
         model_uri, registration = _export(config, cohort, selected)
     return RunResult(
-        run_id, experiment_id, cohort, split, outcomes, selected, model_uri, registration
+        run_id,
+        experiment_id,
+        cohort,
+        split,
+        outcomes,
+        selected,
+        model_uri,
+        registration,
+        max(config.evaluation.horizons),
     )
 
 
@@ -147,11 +160,19 @@ def _fit_one(
         with interrupts.compute():
             model = make_model(model_cfg.kind, features, result.best_params, config.seed)
             model.fit(table.iloc[train], structured_y(event[train], time[train]))
-            risk = model.predict(table.iloc[test])
+            test_metrics = score_test_set(
+                model,
+                table.iloc[test],
+                time[train],
+                event[train],
+                time[test],
+                event[test],
+                list(config.evaluation.horizons),
+                tau,
+            )
             metrics = {
                 **result.cv.summary(),
-                "test_harrell_c": harrell_c(time[test], event[test], risk),
-                "test_uno_c": uno_c(time[train], event[train], time[test], event[test], risk, tau),
+                **test_metrics,
                 "n_trials": float(result.n_trials),
                 "n_failed_trials": float(result.n_failed),
             }
@@ -164,17 +185,31 @@ def _fit_one(
 
 
 def _parent_metrics(outcomes: tuple[ModelOutcome, ...]) -> dict[str, float]:
-    """Per-model metrics and the added value of MSK1 (clinical+msk1 minus clinical)."""
+    """Per-model headline metrics and the added value of MSK1 (clinical+msk1 minus clinical)."""
     out: dict[str, float] = {}
     by_key = {(o.model_name, o.feature_set): o for o in outcomes}
     for o in outcomes:
-        for metric in ("cv_harrell_c_mean", "cv_uno_c_mean", "test_harrell_c", "test_uno_c"):
+        headline = [m for m in o.metrics if m in _SUMMARY_METRICS or m.startswith(_DELTA_PREFIXES)]
+        for metric in headline:
             out[f"{o.model_name}.{feature_set_key(o.feature_set)}.{metric}"] = o.metrics[metric]
         baseline = by_key.get((o.model_name, "clinical"))
         if o.feature_set == "clinical+msk1" and baseline is not None:
-            for metric in ("cv_harrell_c_mean", "test_harrell_c", "test_uno_c"):
-                out[f"{o.model_name}.delta_{metric}"] = o.metrics[metric] - baseline.metrics[metric]
+            for metric in headline:
+                if metric != "cv_uno_c_mean":
+                    out[f"{o.model_name}.delta_{metric}"] = (
+                        o.metrics[metric] - baseline.metrics[metric]
+                    )
     return out
+
+
+_SUMMARY_METRICS = (
+    "cv_harrell_c_mean",
+    "cv_uno_c_mean",
+    "test_harrell_c",
+    "test_uno_c",
+    "test_ibs",
+)
+_DELTA_PREFIXES = ("test_auc_", "test_brier_", "test_ipa_")
 
 
 def _select(outcomes: tuple[ModelOutcome, ...], metric: str) -> ModelOutcome:

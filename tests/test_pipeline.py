@@ -77,6 +77,34 @@ def test_run_logs_parent_children_and_trials(result: RunResult, tiny_config: Run
     assert delta == pytest.approx(by["coxnet", "clinical+msk1"] - by["coxnet", "clinical"])
 
 
+def test_test_set_metrics_match_scikit_survival(result: RunResult) -> None:
+    """The logged time-dependent AUC and Brier score at 5 years, recomputed with sksurv directly."""
+    from sksurv.metrics import brier_score, cumulative_dynamic_auc
+
+    from msk1model.models import structured_y
+
+    cohort, split = result.cohort, result.split
+    y_train = structured_y(cohort.event[split.train], cohort.time[split.train])
+    y_test = structured_y(cohort.event[split.test], cohort.time[split.test])
+    X_test = cohort.table.iloc[split.test]
+    logged = MlflowClient().get_run(result.selected.run_id).data.metrics
+    model = result.selected.model
+    auc = cumulative_dynamic_auc(y_train, y_test, model.predict(X_test), [5.0])[0][0]
+    s5 = model.predict_survival_function(X_test, [5.0])
+    brier = brier_score(y_train, y_test, s5, [5.0])[1][0]
+    assert logged["test_auc_5y"] == pytest.approx(auc, abs=1e-9)
+    assert logged["test_brier_5y"] == pytest.approx(brier, abs=1e-9)
+    assert 0.0 < logged["test_ipa_5y"] < 0.5 and 0.0 < logged["test_ibs"] < 0.25
+    assert 0.5 < logged["test_calibration_slope_5y"] < 2.0
+    assert 0.0 <= logged["test_ici_5y"] <= logged["test_e90_5y"] < 0.2
+    assert 0.0 < logged["test_d_calibration_p"] <= 1.0
+    parent = MlflowClient().get_run(result.run_id).data.metrics
+    name = result.selected.model_name
+    assert parent[f"{name}.delta_test_auc_5y"] == pytest.approx(
+        logged["test_auc_5y"] - parent[f"{name}.clinical.test_auc_5y"]
+    )
+
+
 def test_msk1_adds_discrimination_on_the_synthetic_cohort(result: RunResult) -> None:
     by = {(o.model_name, o.feature_set): o.metrics for o in result.outcomes}
     assert (

@@ -18,6 +18,7 @@ from msk1model.evaluation.dcal import (
 )
 from msk1model.evaluation.horizons import HorizonWarning, clip_horizons
 from msk1model.evaluation.metrics import harrell_c, uno_c
+from msk1model.evaluation.scorecard import ScorecardWarning, score_test_set
 from msk1model.evaluation.timedep import (
     TimeDependentAUC,
     brier_scores,
@@ -31,6 +32,7 @@ __all__ = [
     "CalibrationWarning",
     "DCalibration",
     "HorizonWarning",
+    "ScorecardWarning",
     "SmoothedCalibration",
     "SurvivalAtTimes",
     "TimeDependentAUC",
@@ -43,6 +45,7 @@ __all__ = [
     "integrated_brier_score",
     "integrated_calibration_index",
     "ipa",
+    "score_test_set",
     "survival_at_own_times",
     "time_dependent_auc",
     "uno_c",
