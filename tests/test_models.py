@@ -285,3 +285,25 @@ def test_msk1_adds_discrimination_for_every_family(kind: str, synthetic_5000) ->
         model.fit(train, structured_y(train["event"], train["time"]))
         scores[name] = harrell_c(test["time"], test["event"], model.predict(test))
     assert scores["clinical+msk1"] > scores["clinical"] + 0.01, scores
+
+
+def test_coxnet_unpenalized_features_match_scikit_survival_penalty_factor(gbsg2) -> None:
+    X, event, time = gbsg2
+    params = {"alpha": 0.5, "l1_ratio": 1.0, "unpenalized": ["age", "nodes"]}
+    model = make_model("coxnet", FEATURES, params, seed=0).fit(X, structured_y(event, time))
+    Z = (X[FEATURES] - X[FEATURES].mean()) / X[FEATURES].std(ddof=0)
+    factor = [0.0, 1.0, 0.0, 1.0, 1.0, 1.0]  # FEATURES order: age, size, nodes, grade, er, pr
+    direct = CoxnetSurvivalAnalysis(alphas=[0.5], l1_ratio=1.0, penalty_factor=factor).fit(
+        Z.to_numpy(), structured_y(event, time)
+    )
+    np.testing.assert_allclose(model.coef_, direct.coef_[:, 0], atol=1e-10)
+    # a strong lasso removes every penalised feature but keeps the unpenalised ones
+    assert model.coef_[[0, 2]].tolist() != [0.0, 0.0]
+    np.testing.assert_array_equal(model.coef_[[1, 3, 4, 5]], 0.0)
+
+
+def test_coxnet_unpenalized_must_name_features() -> None:
+    with pytest.raises(ModelError, match=r"coxnet unpenalized names \['msk1'\], which are not"):
+        make_model("coxnet", ["age"], {"unpenalized": ["msk1"]}, seed=0)
+    with pytest.raises(ModelError, match=r"lists every feature \['age'\]; at least one must be"):
+        make_model("coxnet", ["age"], {"unpenalized": ["age"]}, seed=0)
