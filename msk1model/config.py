@@ -167,7 +167,7 @@ class ModelConfig(_Strict):
     """One model family: fixed hyperparameters and an Optuna search space over the others."""
 
     kind: str
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    params: dict[str, Scalar | list[str]] = Field(default_factory=dict)
     search_space: dict[str, ParamSpec] = Field(default_factory=dict)
     n_trials: int | None = Field(None, ge=1, description="None: tuning.n_trials")
 
