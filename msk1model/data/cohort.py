@@ -113,6 +113,8 @@ def load_cohort(data: DataConfig, split: SplitConfig, seed: int) -> Cohort:
         split.test_size,
         cols.event,
     )
+    validation.check_censoring(table["event"].to_numpy(), cols.event)
+    validation.check_biomarker_extremes(table, cols.biomarker, cols.id)
     return Cohort(
         table=table.reset_index(drop=True),
         id_column=cols.id,

@@ -11,6 +11,7 @@ import difflib
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -18,18 +19,36 @@ import pandas as pd
 from msk1model.errors import DataError
 
 __all__ = [
+    "EXTREME_ROBUST_Z",
+    "HEAVY_CENSORING_EVENTS",
+    "HEAVY_CENSORING_SHARE",
     "DataWarning",
     "check_biomarker",
+    "check_biomarker_extremes",
+    "check_censoring",
     "check_columns",
     "check_events",
     "check_events_for_cv",
     "check_numeric",
     "check_times",
     "check_unique_ids",
+    "extreme_z_limit",
     "minimum_events",
 ]
 
 _SHOWN_IDS = 5
+
+#: Censoring is heavy when more than this share of patients is censored ...
+HEAVY_CENSORING_SHARE = 0.80
+#: ... and fewer events than this remain: the usual minimum for validating a prognostic model
+#: (Vergouwe et al. 2005; Collins et al. 2016). With more events a high censored share is harmless.
+HEAVY_CENSORING_EVENTS = 100
+#: Robust z (distance from the median in MAD-based SDs) beyond which a biomarker value is extreme;
+#: raised in large cohorts (see :func:`extreme_z_limit`).
+EXTREME_ROBUST_Z = 5.0
+#: MAD (and mean absolute deviation) to SD for normal data.
+_MAD_TO_SD = 1.4826
+_MEAN_AD_TO_SD = 1.2533
 
 
 class DataWarning(UserWarning):
@@ -148,6 +167,73 @@ def check_events_for_cv(
             DataWarning,
             stacklevel=2,
         )
+
+
+def check_censoring(event: np.ndarray, event_column: str) -> None:
+    """Warn when most patients are censored and few events remain.
+
+    Censoring that does not depend on risk does not bias a Cox fit, whose information lies in the
+    events, so a high censored share alone is no problem (a cause-specific endpoint such as bone
+    relapse censors every other event). The warning fires when more than
+    :data:`HEAVY_CENSORING_SHARE` of the patients are censored *and* fewer than
+    :data:`HEAVY_CENSORING_EVENTS` events remain: then test metrics rest on a few dozen events and
+    Harrell's C depends on the follow-up pattern (Uno et al. 2011).
+    """
+    n, n_events = len(event), int(np.sum(event))
+    censored = n - n_events
+    if n == 0 or censored / n <= HEAVY_CENSORING_SHARE or n_events >= HEAVY_CENSORING_EVENTS:
+        return
+    warnings.warn(
+        f"heavy censoring: {censored / n:.0%} of patients are censored ({censored} of {n}) and "
+        f"only {n_events} have an event in column {event_column!r} (more than "
+        f"{HEAVY_CENSORING_SHARE:.0%} censored with fewer than {HEAVY_CENSORING_EVENTS} events). "
+        "Try 1) checking that 1 means event in that column (some sources code 1 = censored); "
+        "2) tuning on Uno's C (tuning.metric: uno_c, export.champion_metric: test_uno_c); "
+        "3) horizons well inside the follow-up; 4) a larger or longer-followed cohort",
+        DataWarning,
+        stacklevel=2,
+    )
+
+
+def extreme_z_limit(n: int) -> float:
+    """The |robust z| beyond which one of ``n`` biomarker values counts as extreme.
+
+    :data:`EXTREME_ROBUST_Z`, or where larger (from about 17,000 values) the |z| that some value of
+    a normal sample of ``n`` exceeds with probability about 1%: 5.73 for 1,000,000 values.
+    """
+    tail = 0.01 / (2 * max(n, 1))
+    return max(EXTREME_ROBUST_Z, NormalDist().inv_cdf(1.0 - tail))
+
+
+def check_biomarker_extremes(table: pd.DataFrame, column: str, id_column: str) -> None:
+    """Warn about biomarker values far from the rest, in robust z = (x - median) / (1.4826 MAD).
+
+    Unlogged expression (intensities, counts, fmol) is skewed enough to give such values; on the
+    log2 scale a normal-looking biomarker almost never does (:func:`extreme_z_limit`). Where more
+    than half the values are equal (MAD 0), 1.2533 times the mean absolute deviation is the SD.
+    """
+    values = pd.to_numeric(table[column], errors="coerce")
+    measured = values.dropna().to_numpy(dtype=float)
+    median = float(np.median(measured))
+    deviation = np.abs(measured - median)
+    spread = _MAD_TO_SD * float(np.median(deviation))
+    if spread == 0:
+        spread = _MEAN_AD_TO_SD * float(deviation.mean())
+    if spread == 0:  # constant: check_biomarker rejects it
+        return
+    limit = extreme_z_limit(len(measured))
+    extreme = ((values - median).abs() / spread > limit).to_numpy()
+    if not extreme.any():
+        return
+    warnings.warn(
+        f"biomarker column {column!r} has {int(extreme.sum())} extreme value(s), more than "
+        f"{limit:.3g} robust SDs from the median ({median:.4g}, robust SD {spread:.4g}; patients "
+        f"{_few(table.loc[extreme, id_column])}). Such values dominate a linear model. Try 1) a "
+        "log2 transform (log2(1 + x) with zeros) if the column holds raw intensities, counts or "
+        "concentrations; 2) checking the units and the values of those patients",
+        DataWarning,
+        stacklevel=2,
+    )
 
 
 def _few(ids: Iterable[object]) -> str:
