@@ -110,7 +110,9 @@ def _calibration(
     time: np.ndarray, event: np.ndarray, surv: np.ndarray, horizon: float, label: str
 ) -> dict[str, float]:
     large = calibration_in_the_large(time, event, surv, horizon)
-    smooth = _safe_call(lambda: integrated_calibration_index(time, event, surv, horizon))
+    smooth = _safe_call(
+        lambda: integrated_calibration_index(time, event, surv, horizon), f"test_ici_{label}"
+    )
     nan = float("nan")
     return {
         f"test_calibration_oe_{label}": float(large.oe_ratio),
@@ -143,7 +145,8 @@ def _d_calibration(
 ) -> dict[str, float]:
     grid = np.linspace(0.0, float(np.max(time)), DCAL_GRID_POINTS)
     result = _safe_call(
-        lambda: d_calibration(time, event, model.predict_survival_function(X_test, grid), grid)
+        lambda: d_calibration(time, event, model.predict_survival_function(X_test, grid), grid),
+        "test_d_calibration",
     )
     if result is None:
         return {"test_d_calibration_stat": float("nan"), "test_d_calibration_p": float("nan")}
@@ -163,7 +166,7 @@ def _safe_array(name: str, compute: Callable[[], np.ndarray], n: int) -> np.ndar
     return np.full(n, np.nan) if value is None else np.asarray(value, dtype=float)
 
 
-def _safe_call(compute: Callable[[], T], name: str = "a metric") -> T | None:
+def _safe_call(compute: Callable[[], T], name: str) -> T | None:
     try:
         return compute()
     except EvaluationError as exc:
