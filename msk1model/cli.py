@@ -171,11 +171,11 @@ def _print_summary(console: Console, result: object) -> None:
 
 
 def _check(config_path: str, overrides: Sequence[str]) -> int:
-    from msk1model.config import load_config
+    from msk1model.config import load_config, log2_offset
     from msk1model.data.cohort import load_cohort
 
     config = load_config(config_path, overrides)
-    cohort = load_cohort(config.data, config.split, config.seed)
+    cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
     console = Console()
     console.print(f"config {config_path}: valid (experiment {config.experiment!r})")
     console.print(cohort.flow_table().to_string(index=False))

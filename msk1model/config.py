@@ -30,6 +30,7 @@ from msk1model.errors import ConfigError, ModelError
 
 __all__ = [
     "TIME_UNITS",
+    "BiomarkerConfig",
     "CategoricalParam",
     "ColumnMap",
     "DataConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "FloatParam",
     "IntParam",
     "ModelConfig",
+    "ReportConfig",
     "RunConfig",
     "SplitConfig",
     "SyntheticConfig",
@@ -45,6 +47,7 @@ __all__ = [
     "TuningConfig",
     "config_hash",
     "load_config",
+    "log2_offset",
     "parse_set_option",
 ]
 
@@ -87,6 +90,11 @@ class DataConfig(_Strict):
     covariates: list[str] = Field(default_factory=lambda: ["age", "size", "grade", "nodes", "pr"])
     time_unit: Literal["days", "weeks", "months", "years"] | None = None
     subgroup: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    categorical: list[str] = Field(
+        default_factory=list,
+        description="covariates that are categories (text or codes): one indicator per level "
+        "except the first (the reference), learned on training rows inside every fit",
+    )
     missing: Literal["drop", "impute"] = Field(
         "drop",
         description="'drop': analyse complete cases; 'impute': keep patients with missing "
@@ -115,6 +123,31 @@ class DataConfig(_Strict):
         if duplicated:
             raise ValueError(f"covariates must be unique, but {duplicated} appear more than once")
         return value
+
+    @model_validator(mode="after")
+    def _categorical_are_covariates(self) -> DataConfig:
+        stray = [c for c in self.categorical if c not in self.covariates]
+        if stray:
+            raise ValueError(
+                f"data.categorical names {stray}, which are not in data.covariates "
+                f"{self.covariates}; add them to covariates or remove them from categorical"
+            )
+        return self
+
+
+class BiomarkerConfig(_Strict):
+    """How the biomarker enters every model that uses it (learned on training rows only)."""
+
+    transform: Literal["none", "log2", "zscore"] = Field(
+        "none", description="'log2': log2(value + offset); 'zscore': training mean 0, SD 1"
+    )
+    offset: float = Field(0.0, ge=0.0, description="added before log2 (e.g. 1 for counts)")
+    spline_knots: int | None = Field(
+        None, ge=3, le=7, description="restricted cubic spline with this many knots; None: linear"
+    )
+    interaction: str | None = Field(
+        None, description="a covariate (e.g. er) whose product with the biomarker is added"
+    )
 
 
 class SplitConfig(_Strict):
@@ -239,6 +272,32 @@ class ExportConfig(_Strict):
     champion_metric: ChampionMetric = "test_harrell_c"
 
 
+class ReportConfig(_Strict):
+    """The run's HTML report: biomarker analyses (REMARK), performance with CIs, added value."""
+
+    enabled: bool = True
+    n_bootstrap: int = Field(200, ge=1, le=100_000, description="bootstrap replicates per CI")
+    n_jobs: int = Field(1, description="worker processes for the bootstrap (-1: all cores)")
+    cutpoint: Literal["median", "tertiles"] | float = Field(
+        "median", description="pre-specified biomarker cutpoint: median, tertiles or a value"
+    )
+    min_group: float = Field(
+        0.1, gt=0.0, lt=0.5, description="smallest group share an optimal cutpoint may leave"
+    )
+    n_permutations: int = Field(1000, ge=0, le=100_000)
+    subgroup_column: str | None = Field(
+        "er", description="0/1 column for the subgroup analysis and interaction test (None: none)"
+    )
+    output_dir: str = Field("reports", description="reports go to OUTPUT_DIR/<run id>/")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _nonzero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("n_jobs must be 1 (this process), N > 1 workers or -1 (all cores)")
+        return value
+
+
 class RunConfig(_Strict):
     """Everything one ``msk1model train`` run needs."""
 
@@ -248,11 +307,13 @@ class RunConfig(_Strict):
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
     feature_sets: list[FeatureSet] = Field(default_factory=lambda: [*DEFAULT_FEATURE_SETS])
+    biomarker: BiomarkerConfig = BiomarkerConfig()
     models: dict[str, ModelConfig] = Field(min_length=1)
     tuning: TuningConfig = TuningConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
     export: ExportConfig = ExportConfig()
+    report: ReportConfig = ReportConfig()
 
     @field_validator("feature_sets")
     @classmethod
@@ -262,6 +323,26 @@ class RunConfig(_Strict):
                 f"feature_sets must include 'clinical+msk1' (the exported model), but got {value}"
             )
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _interaction_is_estimable(self) -> RunConfig:
+        column = self.biomarker.interaction
+        if column is None:
+            return self
+        if column not in self.data.covariates:
+            raise ValueError(
+                f"biomarker.interaction is {column!r}, which is not in data.covariates "
+                f"{self.data.covariates}; the interaction needs its main effect. Fix: add it "
+                "to data.covariates"
+            )
+        kept = self.data.subgroup.get(column)
+        if kept is not None and (not isinstance(kept, list) or len(kept) == 1):
+            raise ValueError(
+                f"biomarker.interaction with {column!r} needs patients at more than one level "
+                f"of it, but data.subgroup keeps {column}={kept!r} only. Fix: remove "
+                f"{column} from data.subgroup or drop the interaction"
+            )
+        return self
 
     @field_validator("models")
     @classmethod
@@ -323,6 +404,11 @@ def parse_set_option(text: str) -> tuple[list[str], Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
     return keys, value
+
+
+def log2_offset(config: RunConfig) -> float | None:
+    """The offset of the biomarker's log2 transform, or None when it is not log2-transformed."""
+    return config.biomarker.offset if config.biomarker.transform == "log2" else None
 
 
 def config_hash(config: RunConfig) -> str:

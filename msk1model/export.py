@@ -89,7 +89,9 @@ def log_predictor(
     meta: dict[str, Any],
 ) -> str:
     """Log the predictor in the active run; return its model URI."""
-    example = example[model.features].astype(float)
+    example = example[model.features].apply(
+        lambda c: c.astype(float) if pd.api.types.is_numeric_dtype(c) else c
+    )
     output = infer_signature(example, predict_frame(model, example, horizons)).outputs
     # Feature types are "any": an integer column (grade 2) or one with gaps (NaN) must be accepted;
     # the predictor itself checks that every feature is numeric.

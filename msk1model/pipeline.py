@@ -15,15 +15,23 @@ import numpy as np
 import pandas as pd
 
 from msk1model import interrupts, tracking
-from msk1model.config import ModelConfig, RunConfig, config_hash
+from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset
 from msk1model.data.cohort import Cohort, load_cohort
 from msk1model.evaluation.scorecard import horizon_label, score_test_set
 from msk1model.export import Registration, log_predictor, register_predictor
-from msk1model.models import SurvivalModel, make_model, structured_y
+from msk1model.models import Design, DesignSpec, SurvivalModel, make_model, structured_y
 from msk1model.splitting import Split, make_split
 from msk1model.tuning import tune
 
-__all__ = ["ModelOutcome", "Progress", "RunResult", "feature_set_key", "planned_steps", "run"]
+__all__ = [
+    "ModelOutcome",
+    "Progress",
+    "RunResult",
+    "design_spec",
+    "feature_set_key",
+    "planned_steps",
+    "run",
+]
 
 #: ``progress(steps_done, description)``: called as the run advances (for a progress bar).
 Progress = Callable[[int, str], None]
@@ -84,6 +92,19 @@ def feature_set_key(feature_set: str) -> str:
     return feature_set.replace("+", "_")
 
 
+def design_spec(config: RunConfig, cohort: Cohort) -> DesignSpec:
+    """How the features enter every model: categorical covariates and the biomarker's form."""
+    marker = config.biomarker
+    return DesignSpec(
+        biomarker=cohort.biomarker,
+        transform=marker.transform,
+        offset=marker.offset,
+        spline_knots=marker.spline_knots,
+        interaction=marker.interaction,
+        categorical=tuple(config.data.categorical),
+    )
+
+
 def planned_steps(config: RunConfig) -> int:
     """Progress steps of a run: one per trial and one per final fit, per model and feature set."""
     per_set = sum(_n_trials(config, m) + 1 for m in config.models.values())
@@ -101,12 +122,15 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
     runs as FAILED, leaving earlier runs and registered versions untouched.
     """
     notify = progress or (lambda _n, _d: None)
-    cohort = load_cohort(config.data, config.split, config.seed)
+    cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
     split = make_split(cohort.event, config.split.test_size, config.split.cv_folds, config.seed)
+    design = design_spec(config, cohort)
+    for feature_set in config.feature_sets:  # a transform the data cannot take fails here, early
+        Design(cohort.features(feature_set), design).fit(cohort.table.iloc[split.train])
     experiment_id = tracking.setup_experiment(config.tracking, config.experiment)
     with tracking.parent_run(experiment_id, config, cohort) as run_id:
         outcomes = tuple(
-            _fit_one(config, cohort, split, name, model_cfg, feature_set, notify)
+            _fit_one(config, cohort, split, design, name, model_cfg, feature_set, notify)
             for feature_set in config.feature_sets
             for name, model_cfg in config.models.items()
         )
@@ -131,6 +155,7 @@ def _fit_one(
     config: RunConfig,
     cohort: Cohort,
     split: Split,
+    design: DesignSpec,
     name: str,
     model_cfg: ModelConfig,
     feature_set: str,
@@ -156,9 +181,10 @@ def _fit_one(
                 *tracking.trial_logger(config.tracking.log_trials),
                 lambda _s, t: notify(1, f"{label}: trial {t.number + 1}"),
             ],
+            design=design,
         )
         with interrupts.compute():
-            model = make_model(model_cfg.kind, features, result.best_params, config.seed)
+            model = make_model(model_cfg.kind, features, result.best_params, config.seed, design)
             model.fit(table.iloc[train], structured_y(event[train], time[train]))
             test_metrics = score_test_set(
                 model,

@@ -21,7 +21,7 @@ from msk1model import interrupts
 from msk1model.config import CategoricalParam, FloatParam, IntParam, ModelConfig, TuningConfig
 from msk1model.errors import ModelError, Msk1ModelError
 from msk1model.evaluation import harrell_c, uno_c
-from msk1model.models import make_model, structured_y
+from msk1model.models import DesignSpec, make_model, structured_y
 
 __all__ = ["CVScores", "TuningResult", "cross_validate", "suggest_params", "tune"]
 
@@ -67,11 +67,12 @@ def cross_validate(
     folds: Folds,
     tau: float,
     seed: int,
+    design: DesignSpec | None = None,
 ) -> CVScores:
     """Fit on each fold's fit part and score on its validation part."""
     harrell, uno = [], []
     for fit_idx, val_idx in folds:
-        model = make_model(kind, features, params, seed)
+        model = make_model(kind, features, params, seed, design)
         model.fit(X.iloc[fit_idx], structured_y(event[fit_idx], time[fit_idx]))
         risk = model.predict(X.iloc[val_idx])
         harrell.append(harrell_c(time[val_idx], event[val_idx], risk))
@@ -103,6 +104,7 @@ def tune(
     tau: float,
     seed: int,
     callbacks: Sequence[TrialCallback] = (),
+    design: DesignSpec | None = None,
 ) -> TuningResult:
     """Run an Optuna study (seeded sampler, in-memory storage) and return the best trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -119,7 +121,7 @@ def tune(
             with interrupts.compute(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # per-fold convergence chatter; failures are caught
                 scores = cross_validate(
-                    model.kind, features, params, X, event, time, folds, tau, seed
+                    model.kind, features, params, X, event, time, folds, tau, seed, design
                 )
         except Msk1ModelError as exc:
             trial.set_user_attr("error", str(exc))

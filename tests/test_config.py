@@ -67,17 +67,42 @@ def test_wrong_type_names_key_and_value(tmp_path: Path) -> None:
         ("data.synthetic.n_patients=10", r"n_patients.*greater than or equal to 100"),
         (
             "models.coxnet.kind=coxnett",
-            r"unknown model kind 'coxnett'; known kinds: coxnet, coxph, gbsa, gbsa_componentwise, xgb_aft, xgb_cox",
+            r"unknown model kind 'coxnett'; known kinds: coxnet, coxph, gbsa, gbsa_componentwise, rsf, xgb_aft, xgb_cox",
         ),
         (
             "models.coxnet.params.depth=3",
             r"unknown hyperparameter\(s\) \['depth'\] for kind 'coxnet'",
         ),
+        (
+            "data.categorical=[stage]",
+            r"data.categorical names \['stage'\], which are not in data.covariates",
+        ),
+        (
+            "biomarker.interaction=er",
+            r"biomarker.interaction is 'er', which is not in data.covariates .* needs its main effect",
+        ),
+        (
+            "biomarker.transform=log",
+            r"'biomarker.transform': Input should be 'none', 'log2' or 'zscore' \(found: 'log'\)",
+        ),
+        ("biomarker.spline_knots=9", r"biomarker.spline_knots.*less than or equal to 7"),
     ],
 )
 def test_impossible_values_are_rejected(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(DEFAULT_CONFIG, [override])
+
+
+def test_interaction_needs_both_levels_of_its_covariate() -> None:
+    overrides = ["data.covariates=[age, size, grade, nodes, pr, er]", "biomarker.interaction=er"]
+    with pytest.raises(
+        ConfigError,
+        match=r"interaction with 'er' needs patients at more than one level of it, but "
+        r"data.subgroup keeps er=1 only",
+    ):
+        load_config(DEFAULT_CONFIG, overrides)
+    config = load_config(DEFAULT_CONFIG, [*overrides, "data.subgroup=null"])
+    assert config.biomarker.interaction == "er" and config.data.subgroup == {}
 
 
 def test_search_space_bounds_are_checked() -> None:

@@ -16,7 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from msk1model.config import RunConfig, config_hash, load_config
-from msk1model.errors import DataError
+from msk1model.errors import DataError, ModelError
 from msk1model.export import predict_frame
 from msk1model.pipeline import RunResult, run
 
@@ -216,3 +216,65 @@ def test_imputation_inside_the_pipeline_uses_training_rows_only(
             zip(outcome.model.features, outcome.model.preprocessor_.medians_, strict=True)
         )
         assert medians["size"] == expected, outcome.model_name
+
+
+def test_text_categories_and_biomarker_form_travel_with_the_exported_model(
+    tiny_config: RunConfig, tmp_path: Path
+) -> None:
+    from msk1model.data.synthetic import make_synthetic_cohort
+
+    cohort = make_synthetic_cohort(500, seed=5)
+    cohort["grade"] = cohort["grade"].map({1: "G1", 2: "G2", 3: "G3"})
+    path = tmp_path / "text_grade.csv"
+    cohort.to_csv(path, index=False)
+    overrides = [
+        f"data.source={path}",
+        "data.time_unit=years",
+        "data.categorical=[grade]",
+        "biomarker.transform=zscore",
+        "biomarker.spline_knots=3",
+    ]
+    config = load_config(
+        DEFAULT_CONFIG, [*TINY, f"tracking.uri={tiny_config.tracking.uri}", *overrides]
+    )
+    result = run(config)
+    model = result.selected.model
+    assert model.design_columns == [
+        "age",
+        "size",
+        "grade=G2",
+        "grade=G3",
+        "nodes",
+        "pr",
+        "z(msk1)",
+        "z(msk1)'",
+    ]
+    rows = result.cohort.table.head(20)
+    loaded = mlflow.pyfunc.load_model(result.model_uri).predict(rows[model.features])
+    expected = predict_frame(model, rows, [3.0, 5.0]).reset_index(drop=True)
+    np.testing.assert_allclose(loaded.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_a_biomarker_transform_the_data_cannot_take_fails_before_any_run(
+    tiny_config: RunConfig,
+) -> None:
+    overrides = ["biomarker.transform=log2", "biomarker.offset=0"]
+    from msk1model.data.synthetic import make_synthetic_cohort
+
+    negative = make_synthetic_cohort(500, seed=5).assign(msk1=lambda f: f["msk1"] - 8.0)
+    path = Path(tiny_config.tracking.uri.removeprefix("sqlite:///")).parent / "centred.csv"
+    negative.to_csv(path, index=False)
+    config = load_config(
+        DEFAULT_CONFIG,
+        [
+            *TINY,
+            f"tracking.uri={tiny_config.tracking.uri}",
+            *overrides,
+            f"data.source={path}",
+            "data.time_unit=years",
+        ],
+    )
+    with pytest.raises(ModelError, match=r"log2 needs msk1 \+ offset > 0"):
+        run(config)
+    mlflow.set_tracking_uri(tiny_config.tracking.uri)
+    assert MlflowClient().search_experiments(filter_string="name = 'msk1-default'") == []

@@ -73,8 +73,13 @@ class Cohort:
         return pd.DataFrame([vars(step) for step in self.flow])
 
 
-def load_cohort(data: DataConfig, split: SplitConfig, seed: int) -> Cohort:
+def load_cohort(
+    data: DataConfig, split: SplitConfig, seed: int, log2_offset: float | None = None
+) -> Cohort:
     """Read ``data.source``, validate it and apply the subgroup and missing-value rules.
+
+    ``log2_offset``: the biomarker enters the models as ``log2(x + offset)``; its extreme-value
+    check then looks at that scale.
 
     Raises
     ------
@@ -88,14 +93,16 @@ def load_cohort(data: DataConfig, split: SplitConfig, seed: int) -> Cohort:
     validation.check_unique_ids(raw, cols.id)
     validation.check_times(raw, cols.time, cols.id)
     validation.check_events(raw, cols.event, cols.id)
-    validation.check_numeric(raw, [cols.biomarker, *data.covariates], cols.id)
+    numeric = [c for c in data.covariates if c not in data.categorical]
+    validation.check_numeric(raw, [cols.biomarker, *numeric], cols.id)
 
     table = pd.DataFrame(
         {
             cols.id: raw[cols.id].astype(str),
             "time": raw[cols.time].astype(float) * TIME_UNITS[time_unit] / TIME_UNITS["years"],
             "event": raw[cols.event].astype(int),
-            **{c: raw[c].astype(float) for c in [*data.covariates, cols.biomarker]},
+            **{c: _covariate(raw[c], c in data.categorical) for c in data.covariates},
+            cols.biomarker: raw[cols.biomarker].astype(float),
         }
     )
     flow = [_step(f"loaded from {source}", table)]
@@ -114,7 +121,7 @@ def load_cohort(data: DataConfig, split: SplitConfig, seed: int) -> Cohort:
         cols.event,
     )
     validation.check_censoring(table["event"].to_numpy(), cols.event)
-    validation.check_biomarker_extremes(table, cols.biomarker, cols.id)
+    validation.check_biomarker_extremes(table, cols.biomarker, cols.id, log2_offset)
     return Cohort(
         table=table.reset_index(drop=True),
         id_column=cols.id,
@@ -184,6 +191,13 @@ def _note_imputed(table: pd.DataFrame, columns: list[str], flow: list[FlowStep])
         return flow
     detail = ", ".join(f"{c}: {int(n)}" for c, n in gaps.sum().items() if n)
     return [*flow, _step(f"kept, covariates imputed within each training fit ({detail})", table)]
+
+
+def _covariate(values: pd.Series, categorical: bool) -> pd.Series:
+    """Numeric covariates as float; a categorical one as numbers if it is coded so, else text."""
+    if not categorical or pd.api.types.is_numeric_dtype(values):
+        return values.astype(float)
+    return values.astype(object).where(values.notna(), np.nan)
 
 
 def _step(name: str, table: pd.DataFrame) -> FlowStep:

@@ -205,14 +205,21 @@ def extreme_z_limit(n: int) -> float:
     return max(EXTREME_ROBUST_Z, NormalDist().inv_cdf(1.0 - tail))
 
 
-def check_biomarker_extremes(table: pd.DataFrame, column: str, id_column: str) -> None:
+def check_biomarker_extremes(
+    table: pd.DataFrame, column: str, id_column: str, log2_offset: float | None = None
+) -> None:
     """Warn about biomarker values far from the rest, in robust z = (x - median) / (1.4826 MAD).
 
     Unlogged expression (intensities, counts, fmol) is skewed enough to give such values; on the
     log2 scale a normal-looking biomarker almost never does (:func:`extreme_z_limit`). Where more
     than half the values are equal (MAD 0), 1.2533 times the mean absolute deviation is the SD.
+    With ``log2_offset`` (the run's ``biomarker.transform: log2``) the values are checked as the
+    models see them, ``log2(x + offset)``; values that cannot be logged are left to the model.
     """
     values = pd.to_numeric(table[column], errors="coerce")
+    if log2_offset is not None:
+        shifted = values + log2_offset
+        values = np.log2(shifted.where(shifted > 0))
     measured = values.dropna().to_numpy(dtype=float)
     median = float(np.median(measured))
     deviation = np.abs(measured - median)

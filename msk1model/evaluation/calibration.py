@@ -22,6 +22,7 @@ from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
 from msk1model.evaluation.horizons import clip_checked
 from msk1model.models import structured_y
+from msk1model.splines import KNOT_QUANTILES, rcs_basis
 
 if TYPE_CHECKING:
     from lifelines import CoxPHFitter
@@ -38,11 +39,6 @@ __all__ = [
 #: Exact 0 and 1 (no finite log-log) become the nearest floats inside (0, 1).
 _LOWEST, _HIGHEST = float(np.finfo(float).tiny), float(np.nextafter(1.0, 0.0))
 #: Knot quantiles of Harrell's restricted cubic splines, as in ``Hmisc::rcspline.eval``.
-_KNOT_QUANTILES = {
-    3: (0.10, 0.50, 0.90),
-    4: (0.05, 0.35, 0.65, 0.95),
-    5: (0.05, 0.275, 0.5, 0.725, 0.95),
-}
 
 
 class CalibrationWarning(UserWarning):
@@ -176,8 +172,10 @@ def integrated_calibration_index(
     SmoothedCalibration
         ICI, E50, E90 (absolute differences in probability) and the curve, shape (n,) each.
     """
-    if n_knots not in _KNOT_QUANTILES:
-        raise EvaluationError(f"n_knots must be one of 3, 4 or 5, but got {n_knots!r}")
+    if n_knots not in KNOT_QUANTILES:
+        raise EvaluationError(
+            f"n_knots must be one of {sorted(KNOT_QUANTILES)}, but got {n_knots!r}"
+        )
     t, e, s = _prepare(time, event, surv_at_horizon)
     h = float(clip_checked(check_horizons(horizon, "horizon"), t, None, stacklevel=3)[0])
     observed = _smoothed_observed(_cloglog(s), t, e, h, n_knots)
@@ -191,7 +189,7 @@ def _smoothed_observed(
     x: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float, n_knots: int
 ) -> np.ndarray:
     """Observed event probability by ``horizon`` from a Cox model on a spline of ``x``; (n,)."""
-    knots = np.quantile(x, _KNOT_QUANTILES[n_knots])
+    knots = np.quantile(x, KNOT_QUANTILES[n_knots])
     if not (np.diff(knots) > 0).all():
         raise EvaluationError(
             f"the smoothed calibration curve needs {n_knots} distinct spline knots (quantiles of "
@@ -204,27 +202,6 @@ def _smoothed_observed(
     at = np.searchsorted(cumhaz.index.to_numpy(), horizon, side="right") - 1  # step function
     h0 = float(cumhaz.iloc[at]) if at >= 0 else 0.0
     return 1.0 - np.exp(-h0 * np.exp(cox.predict_log_partial_hazard(basis).to_numpy()))
-
-
-def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
-    """Harrell's restricted cubic spline basis: ``x`` then ``len(knots) - 2`` nonlinear terms.
-
-    Cubic between the knots, linear beyond the outer ones; each nonlinear term is scaled by
-    ``(knots[-1] - knots[0])**2`` as in ``Hmisc::rcspline.eval``.
-
-    Returns
-    -------
-    ndarray, shape (n, len(knots) - 1)
-    """
-    k = knots
-    span = k[-1] - k[-2]
-    terms = [
-        np.maximum(x - k[j], 0) ** 3
-        - np.maximum(x - k[-2], 0) ** 3 * (k[-1] - k[j]) / span
-        + np.maximum(x - k[-1], 0) ** 3 * (k[-2] - k[j]) / span
-        for j in range(len(k) - 2)
-    ]
-    return np.column_stack([x, *terms]) / np.r_[1.0, np.full(len(terms), (k[-1] - k[0]) ** 2)]
 
 
 def _cloglog(s: np.ndarray) -> np.ndarray:

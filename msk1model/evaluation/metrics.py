@@ -16,7 +16,11 @@ def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
 
     Ties in risk count one half. Higher risk must mean shorter survival.
     """
-    return float(concordance_index_censored(np.asarray(event, bool), time, risk)[0])
+    try:
+        value = concordance_index_censored(np.asarray(event, bool), time, risk)[0]
+    except ValueError as exc:  # e.g. no events, or no comparable pairs
+        raise EvaluationError(f"Harrell's C is undefined here: {exc}") from None
+    return float(value)
 
 
 def uno_c(

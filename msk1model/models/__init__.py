@@ -8,9 +8,12 @@ from typing import Any
 
 from msk1model.errors import ModelError
 from msk1model.models._base import STATE_FILE, SurvivalModel, structured_y, unpack_y
+from msk1model.models._checks import NumericalWarning
 from msk1model.models.coxnet import CoxnetModel
 from msk1model.models.coxph import CoxPHModel
+from msk1model.models.design import Design, DesignSpec, DesignWarning
 from msk1model.models.gbsa import ComponentwiseGBSAModel, GBSAModel
+from msk1model.models.rsf import RandomSurvivalForestModel
 from msk1model.models.xgb import XGBAFTModel, XGBCoxModel
 
 __all__ = [
@@ -18,7 +21,12 @@ __all__ = [
     "ComponentwiseGBSAModel",
     "CoxPHModel",
     "CoxnetModel",
+    "Design",
+    "DesignSpec",
+    "DesignWarning",
     "GBSAModel",
+    "NumericalWarning",
+    "RandomSurvivalForestModel",
     "SurvivalModel",
     "XGBAFTModel",
     "XGBCoxModel",
@@ -38,6 +46,7 @@ MODEL_KINDS: dict[str, type[SurvivalModel]] = {
         XGBAFTModel,
         GBSAModel,
         ComponentwiseGBSAModel,
+        RandomSurvivalForestModel,
     )
 }
 
@@ -55,9 +64,15 @@ def hyperparameters_of(kind: str) -> dict[str, Any]:
     return dict(_model_class(kind).hyperparameters)
 
 
-def make_model(kind: str, features: list[str], params: dict[str, Any], seed: int) -> SurvivalModel:
-    """An unfitted model of ``kind`` on ``features``."""
-    return _model_class(kind)(features=features, seed=seed, **params)
+def make_model(
+    kind: str,
+    features: list[str],
+    params: dict[str, Any],
+    seed: int,
+    design: DesignSpec | None = None,
+) -> SurvivalModel:
+    """An unfitted model of ``kind`` on ``features`` (raw columns), encoded by ``design``."""
+    return _model_class(kind)(features=features, seed=seed, design=design, **params)
 
 
 def load_model(directory: str | Path) -> SurvivalModel:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from msk1model.errors import ModelError
+from msk1model.models._checks import warn_degenerate_columns
+from msk1model.models.design import Design, DesignSpec
 
 __all__ = ["BreslowBaseline", "Preprocessor", "SurvivalModel", "structured_y", "unpack_y"]
 
@@ -43,7 +45,8 @@ def unpack_y(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Preprocessor:
-    """Median imputation then standardisation, fitted on training rows only.
+    """Median imputation then standardisation of the (numeric) design matrix, fitted on
+    training rows only.
 
     State: per-column ``medians``, ``means`` and ``scales`` (a constant column keeps scale 1).
     """
@@ -85,19 +88,9 @@ class Preprocessor:
         missing = [c for c in self.columns if c not in X.columns]
         if missing:
             raise ModelError(
-                f"input lacks feature column(s) {missing}; the model needs {self.columns}"
+                f"input lacks design column(s) {missing}; the model needs {self.columns}"
             )
-        frame = X[self.columns]
-        numeric = frame.apply(pd.to_numeric, errors="coerce")
-        bad = (numeric.isna() & frame.notna()).any()
-        if bad.any():
-            column = str(bad.index[bad][0])
-            example = frame.loc[numeric[column].isna() & frame[column].notna(), column].iloc[0]
-            raise ModelError(
-                f"feature column(s) {list(bad.index[bad])} must be numeric (NaN for missing), "
-                f"but {column!r} holds {example!r}"
-            )
-        return numeric.to_numpy(dtype=float)
+        return X[self.columns].to_numpy(dtype=float)
 
 
 class BreslowBaseline:
@@ -145,7 +138,14 @@ class SurvivalModel(ABC):
     breslow: ClassVar[bool] = True
     baseline_: BreslowBaseline | None
 
-    def __init__(self, *, features: list[str], seed: int = 0, **params: Any) -> None:
+    def __init__(
+        self,
+        *,
+        features: list[str],
+        seed: int = 0,
+        design: DesignSpec | None = None,
+        **params: Any,
+    ) -> None:
         unknown = sorted(set(params) - set(self.hyperparameters))
         if unknown:
             raise ModelError(
@@ -154,6 +154,7 @@ class SurvivalModel(ABC):
             )
         self.features = list(features)
         self.seed = seed
+        self.design = design or DesignSpec()
         self.params = {**self.hyperparameters, **params}
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
@@ -161,8 +162,11 @@ class SurvivalModel(ABC):
         event, time = unpack_y(y)
         if not event.any():
             raise ModelError("cannot fit a survival model on data with no events")
-        self.preprocessor_ = Preprocessor(self.features).fit(X)
-        Z = self.preprocessor_.transform(X)
+        self.design_ = Design(self.features, self.design).fit(X)
+        D = self.design_.transform(X)
+        self.preprocessor_ = Preprocessor(self.design_.columns_).fit(D)
+        Z = self.preprocessor_.transform(D)
+        warn_degenerate_columns(D, self.design_.columns_, self.kind)
         self._fit_risk(Z, event, time)
         risk = self._checked_risk(Z)
         self.baseline_ = BreslowBaseline().fit(risk, event, time) if self.breslow else None
@@ -170,12 +174,11 @@ class SurvivalModel(ABC):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Risk score, shape (n,): the log relative hazard (higher = higher risk)."""
-        return self._checked_risk(self.preprocessor_.transform(X))
+        return self._checked_risk(self._matrix(X))
 
     def predict_cumulative_hazard(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
         """Cumulative hazard at ``times`` (years), shape (n, len(times))."""
-        Z = self.preprocessor_.transform(X)
-        return self._cumulative_hazard(Z, np.asarray(times, dtype=float))
+        return self._cumulative_hazard(self._matrix(X), np.asarray(times, dtype=float))
 
     def predict_survival_function(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
         """Survival probability at ``times`` (years), shape (n, len(times))."""
@@ -190,6 +193,7 @@ class SurvivalModel(ABC):
             "features": self.features,
             "seed": self.seed,
             "params": self.params,
+            "design": self.design_.to_state(),
             "preprocessor": self.preprocessor_.to_state(),
             "baseline": None if self.baseline_ is None else self.baseline_.to_state(),
             "extra": self._save_extra(directory),
@@ -199,12 +203,25 @@ class SurvivalModel(ABC):
 
     @classmethod
     def load(cls, directory: str | Path, state: dict[str, Any]) -> Self:
-        model = cls(features=state["features"], seed=state["seed"], **state["params"])
+        design = Design.from_state(state["design"])
+        model = cls(
+            features=state["features"], seed=state["seed"], design=design.spec, **state["params"]
+        )
+        model.design_ = design
         model.preprocessor_ = Preprocessor.from_state(state["preprocessor"])
         base = state["baseline"]
         model.baseline_ = None if base is None else BreslowBaseline.from_state(base)
         model._load_extra(Path(directory), state["extra"])
         return model
+
+    @property
+    def design_columns(self) -> list[str]:
+        """Names of the fitted design columns (after encoding, transforms and interaction)."""
+        return list(self.design_.columns_)
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw features -> design matrix -> imputed, standardised ``Z`` (n, n_design_columns)."""
+        return self.preprocessor_.transform(self.design_.transform(X))
 
     def _checked_risk(self, Z: np.ndarray) -> np.ndarray:
         risk = np.asarray(self._predict_risk(Z), dtype=float)

@@ -6,6 +6,7 @@ standard errors, 95% Wald confidence intervals and p-values (:meth:`CoxPHModel.s
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from scipy import stats
 
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
+from msk1model.models._checks import NumericalWarning
 
 __all__ = ["CoxPHModel"]
 
@@ -46,14 +48,30 @@ class CoxPHModel(SurvivalModel):
                 fitter.fit(frame, duration_col="_time", event_col="_event")
             except ConvergenceError as exc:
                 raise ModelError(
-                    f"coxph did not converge on features {self.features}: {str(exc)[:300]}. "
+                    f"coxph did not converge on features {self.design_columns}: "
+                    f"{_named(str(exc)[:300], self.design_columns)}. "
                     "Fix: drop collinear or constant columns, or set params.penalizer > 0"
                 ) from None
         for warning in caught:
             if issubclass(warning.category, ConvergenceWarning):
-                warnings.warn(f"coxph: {warning.message}", ConvergenceWarning, stacklevel=2)
+                message = _named(str(warning.message), self.design_columns)
+                warnings.warn(f"coxph: {message}", NumericalWarning, stacklevel=2)
         self.coef_ = fitter.params_[columns].to_numpy(dtype=float)
         self.se_ = fitter.standard_errors_[columns].to_numpy(dtype=float)
+        self._warn_separation()
+
+    def _warn_separation(self) -> None:
+        """Monotone likelihood (a column that separates events) shows as a runaway coefficient."""
+        runaway = [c for c, b in zip(self.design_columns, self.coef_, strict=True) if abs(b) > 10]
+        if runaway:
+            warnings.warn(
+                f"coxph: coefficient(s) of {runaway} exceed 10 per SD (hazard ratio > 22,000): "
+                "the likelihood is monotone in them, typically because a column separates "
+                "patients with and without events (e.g. no events in one category). Fix: merge "
+                "sparse categories or set params.penalizer > 0",
+                NumericalWarning,
+                stacklevel=3,
+            )
 
     def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
         return Z @ self.coef_
@@ -61,8 +79,9 @@ class CoxPHModel(SurvivalModel):
     def summary(self) -> pd.DataFrame:
         """Per feature, in its original unit: coef (log HR), SE, HR with 95% CI, z and p.
 
-        Index: feature names. Columns: ``coef``, ``se``, ``hazard_ratio``, ``hr_lower_95``,
-        ``hr_upper_95``, ``z``, ``p`` (two-sided Wald).
+        Index: design column names (the features, after categorical encoding and the biomarker
+        transform: ``grade=2``, ``log2(msk1)``, ``msk1:er``). Columns: ``coef``, ``se``,
+        ``hazard_ratio``, ``hr_lower_95``, ``hr_upper_95``, ``z``, ``p`` (two-sided Wald).
         """
         scales = self.preprocessor_.scales_
         coef, se = self.coef_ / scales, self.se_ / scales
@@ -78,7 +97,7 @@ class CoxPHModel(SurvivalModel):
                 "z": z,
                 "p": 2 * stats.norm.sf(np.abs(z)),
             },
-            index=pd.Index(self.features, name="feature"),
+            index=pd.Index(self.design_columns, name="feature"),
         )
 
     def _save_extra(self, directory: Path) -> dict[str, Any]:
@@ -87,3 +106,8 @@ class CoxPHModel(SurvivalModel):
     def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
         self.coef_ = np.asarray(extra["coef"], dtype=float)
         self.se_ = np.asarray(extra["se"], dtype=float)
+
+
+def _named(message: str, names: list[str]) -> str:
+    """lifelines' message with its internal column names ``x0, x1, ...`` replaced by ours."""
+    return re.sub(r"'?\bx(\d+)\b'?", lambda m: repr(names[int(m.group(1))]), message)

@@ -18,7 +18,25 @@ import numpy as np
 
 from msk1model.models._base import SurvivalModel, structured_y
 
-__all__ = ["ComponentwiseGBSAModel", "GBSAModel", "TreeEnsemble"]
+__all__ = ["ComponentwiseGBSAModel", "GBSAModel", "TreeEnsemble", "leaf_index"]
+
+
+def leaf_index(
+    X32: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+) -> np.ndarray:
+    """Leaf of one scikit-learn tree for every row of float32 ``X32`` (left when x <= threshold)."""
+    rows = np.arange(X32.shape[0])
+    node = np.zeros(X32.shape[0], dtype=np.intp)
+    while True:
+        internal = left[node] != -1
+        if not internal.any():
+            return node
+        go_left = X32[rows, np.maximum(feature[node], 0)] <= threshold[node]
+        node = np.where(internal, np.where(go_left, left[node], right[node]), node)
 
 
 class TreeEnsemble:
@@ -56,19 +74,11 @@ class TreeEnsemble:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Ensemble output, shape (n,), for ``X`` of shape (n, n_features)."""
         X32 = np.asarray(X, dtype=np.float32)
-        rows = np.arange(X32.shape[0])
         out = np.full(X32.shape[0], self.init)
         for weight, (left, right, feature, threshold, value) in zip(
             self.weights, self._arrays, strict=True
         ):
-            node = np.zeros(X32.shape[0], dtype=np.intp)
-            while True:
-                internal = left[node] != -1
-                if not internal.any():
-                    break
-                go_left = X32[rows, np.maximum(feature[node], 0)] <= threshold[node]
-                node = np.where(internal, np.where(go_left, left[node], right[node]), node)
-            out += weight * value[node]
+            out += weight * value[leaf_index(X32, left, right, feature, threshold)]
         return out
 
     def to_state(self) -> dict[str, Any]:
