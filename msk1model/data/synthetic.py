@@ -116,8 +116,23 @@ def design_matrix(cohort: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def make_synthetic_cohort(n_patients: int = 2000, seed: int = 0) -> pd.DataFrame:
+def make_synthetic_cohort(
+    n_patients: int = 2000, seed: int = 0, *, msk1_log_hr: float | None = None
+) -> pd.DataFrame:
     """Draw a synthetic cohort; the same ``(n_patients, seed)`` always gives the same table.
+
+    Parameters
+    ----------
+    n_patients : int
+        Rows to draw.
+    seed : int
+        Seed of the random streams.
+    msk1_log_hr : float, optional
+        Log HR of metastasis per SD (log2 unit) of MSK1 in ER-positive patients; None means
+        ``TRUE_LOG_HR["msk1_in_er_pos"]`` (-0.43) and leaves the table as without it. 0.0 gives a
+        null cohort for MSK1. Only the metastasis hazard changes: the random draws, every other
+        column's distribution and the bone share of metastases (:data:`BONE_SHARE_LOG_RATIO`)
+        stay as they are, so the bone cause-specific log HR of MSK1 becomes ``msk1_log_hr - 0.13``.
 
     Returns
     -------
@@ -137,7 +152,10 @@ def make_synthetic_cohort(n_patients: int = 2000, seed: int = 0) -> pd.DataFrame
     rng = np.random.default_rng(seed)
     covariates = _draw_covariates(n_patients, rng)
     design = design_matrix(covariates)
-    log_hazard = design.to_numpy() @ np.array(list(TRUE_LOG_HR.values()))
+    coefficients = dict(TRUE_LOG_HR)
+    if msk1_log_hr is not None:
+        coefficients["msk1_in_er_pos"] = float(msk1_log_hr)
+    log_hazard = design.to_numpy() @ np.array(list(coefficients.values()))
     unit_exponential = rng.exponential(size=n_patients)
     relapse = WEIBULL_SCALE * (unit_exponential * np.exp(-log_hazard)) ** (1.0 / WEIBULL_SHAPE)
     dropout = rng.exponential(1.0 / DROPOUT_RATE, size=n_patients)

@@ -1,0 +1,529 @@
+"""Bootstrap uncertainty: percentile CIs, paired model comparisons and optimism correction.
+
+One seeded engine, :func:`bootstrap_replicates`, serves all three. Replicate ``i`` of ``B`` draws
+its ``n`` rows with replacement as ``rng.integers(0, n, size=n)`` from its own generator
+``rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(B)[i])``, so a replicate is the
+same whatever the number of workers and can be recomputed on its own. A replicate whose statistic is
+undefined (an :class:`~msk1model.errors.EvaluationError` or
+:class:`~msk1model.errors.ModelError`, or a non-finite value) is NaN for that metric; the
+summaries exclude it, report how many replicates remain (``n_boot_valid``) and warn with a
+:class:`BootstrapWarning`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from msk1model.errors import EvaluationError, ModelError
+from msk1model.evaluation._checks import check_horizons, check_outcome
+from msk1model.evaluation.calibration import calibration_slope
+from msk1model.evaluation.metrics import harrell_c
+from msk1model.evaluation.scorecard import horizon_label
+from msk1model.evaluation.timedep import brier_scores
+from msk1model.models import SurvivalModel, structured_y
+
+__all__ = [
+    "BootstrapWarning",
+    "MetricFn",
+    "Predictions",
+    "bootstrap_metrics",
+    "bootstrap_p_value",
+    "bootstrap_replicates",
+    "optimism_corrected",
+    "paired_bootstrap_deltas",
+    "summarise",
+    "survival_scores",
+]
+
+#: Predictions of one model: one array, or named arrays (say ``risk`` (n,), ``surv`` (n, h)),
+#: each with one row per patient along axis 0.
+Predictions: TypeAlias = np.ndarray | Mapping[str, np.ndarray]
+#: ``metric(time, event, predictions) -> value`` on one (resampled) test set.
+MetricFn: TypeAlias = Callable[[np.ndarray, np.ndarray, Any], float]
+#: ``statistic(rows) -> {metric: value}`` for the patients at ``rows`` (indices, shape (n,)).
+Statistic: TypeAlias = Callable[[np.ndarray], Mapping[str, float]]
+#: Errors that make a replicate undefined rather than the whole bootstrap fail.
+UNDEFINED = (EvaluationError, ModelError)
+#: Replicates per worker task: enough to amortise the task overhead, few enough to balance.
+_CHUNKS_PER_WORKER = 4
+
+
+class BootstrapWarning(UserWarning):
+    """Some bootstrap replicates were undefined and left out of a summary."""
+
+
+def bootstrap_replicates(
+    statistic: Statistic, n: int, *, n_boot: int = 200, seed: int = 0, n_jobs: int = 1
+) -> pd.DataFrame:
+    """Evaluate ``statistic`` on ``n_boot`` seeded resamples of ``n`` rows.
+
+    Parameters
+    ----------
+    statistic
+        ``statistic(rows) -> {metric: value}``; ``rows`` are the resampled row indices, shape
+        (n,). It must be picklable by cloudpickle when ``n_jobs != 1`` (closures and lambdas are).
+    n
+        Number of patients (rows) to resample.
+    n_boot
+        Number of replicates ``B``.
+    seed
+        Root of the ``SeedSequence``; replicate ``i`` uses child ``i`` of ``spawn(B)``.
+    n_jobs
+        Worker processes (joblib, loky backend; -1 for all cores); 1 runs in this process. The
+        result does not depend on it.
+
+    Returns
+    -------
+    DataFrame, shape (n_boot, n_metrics)
+        One row per replicate (index 0..B-1), one column per metric; NaN where undefined.
+    """
+    _check_int("n", n, 1)
+    _check_int("n_boot", n_boot, 1)
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise EvaluationError(
+            f"n_jobs must be a non-zero integer (1: this process, -1: all cores), but got "
+            f"{n_jobs!r}. Fix: e.g. n_jobs=1"
+        )
+    children = list(enumerate(np.random.SeedSequence(seed).spawn(n_boot)))
+    rows = (
+        _run_chunk(statistic, children, n)
+        if n_jobs == 1
+        else _run_parallel(statistic, children, n, n_jobs)
+    )
+    table = pd.DataFrame.from_records(rows, index=pd.RangeIndex(n_boot, name="replicate"))
+    return table.astype(float)
+
+
+def _run_parallel(
+    statistic: Statistic,
+    children: list[tuple[int, np.random.SeedSequence]],
+    n: int,
+    n_jobs: int,
+) -> list[dict[str, float]]:
+    """:func:`_run_chunk` over chunks in loky worker processes, results in replicate order."""
+    from joblib import Parallel, delayed, effective_n_jobs  # only parallel runs need it
+
+    size = -(-len(children) // (effective_n_jobs(n_jobs) * _CHUNKS_PER_WORKER))
+    chunks = [children[i : i + size] for i in range(0, len(children), size)]
+    parts = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_run_chunk)(statistic, chunk, n) for chunk in chunks
+    )
+    return [row for part in parts for row in part]
+
+
+def _run_chunk(
+    statistic: Statistic, children: list[tuple[int, np.random.SeedSequence]], n: int
+) -> list[dict[str, float]]:
+    """Replicates ``children`` (index, seed sequence) in order; undefined values become NaN."""
+    out = []
+    for _, child in children:
+        rows = np.random.default_rng(child).integers(0, n, size=n)
+        try:
+            values = {k: float(v) for k, v in statistic(rows).items()}
+        except UNDEFINED:
+            values = {}
+        out.append({k: (v if np.isfinite(v) else np.nan) for k, v in values.items()})
+    return out
+
+
+def bootstrap_metrics(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    predictions: Predictions,
+    metric_fns: Mapping[str, MetricFn],
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Percentile bootstrap CIs of test-set metrics of fixed predictions (patients resampled).
+
+    The model is not refitted: this is the uncertainty of the test-set estimate given the model.
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Test follow-up (years) and event flags.
+    predictions : ndarray or mapping of str to ndarray
+        One array or named arrays, each with one row per patient along axis 0 (e.g. risk (n,)
+        and survival at the horizons (n, n_times)); resampled rows are passed on in the same form.
+    metric_fns : mapping of str to callable
+        ``name -> metric(time, event, predictions) -> float``. A metric raising
+        ``EvaluationError`` on the full sample raises; on a replicate, that replicate is left out.
+    n_boot, seed, n_jobs
+        As in :func:`bootstrap_replicates`.
+    level
+        Confidence level of the percentile interval, in (0, 1).
+
+    Returns
+    -------
+    DataFrame
+        One row per metric: ``metric``, ``estimate`` (full sample), ``lower``, ``upper``
+        (percentile CI), ``se`` (SD of the replicates, ddof 1) and ``n_boot_valid``.
+    """
+    _check_level(level)
+    t, e, preds = _check_inputs(time, event, {"predictions": predictions})
+    fns = dict(metric_fns)
+    estimate = {name: float(fn(t, e, preds["predictions"])) for name, fn in fns.items()}
+    reps = bootstrap_replicates(
+        _MetricStatistic(t, e, preds["predictions"], fns),
+        len(t),
+        n_boot=n_boot,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    rows = [
+        {"metric": k, "estimate": v, **summarise(_column(reps, k), level)}
+        for k, v in estimate.items()
+    ]
+    _warn_invalid(rows, n_boot)
+    return pd.DataFrame(
+        rows, columns=["metric", "estimate", "lower", "upper", "se", "n_boot_valid"]
+    )
+
+
+def paired_bootstrap_deltas(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    predictions_base: Predictions,
+    predictions_new: Predictions,
+    metric_fns: Mapping[str, MetricFn],
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Bootstrap the difference ``new - base`` of each metric on the same resampled patients.
+
+    Both models are scored on identical resamples, so the CI reflects the paired comparison
+    (e.g. clinical vs clinical + MSK1 on one test set). Arguments as in :func:`bootstrap_metrics`.
+
+    Returns
+    -------
+    DataFrame
+        One row per metric: ``metric``, ``estimate_base``, ``estimate_new``, ``delta`` (full
+        sample, new - base), ``lower``, ``upper`` (percentile CI of the delta), ``se``,
+        ``p_value`` and ``n_boot_valid`` (replicates where both models' metric is defined). The
+        two-sided bootstrap p-value is ``2 * min(share of deltas <= 0, share >= 0)``, capped at 1
+        and floored at ``1 / (n_boot_valid + 1)``, the smallest a bootstrap of that size can
+        resolve. Whether higher is better depends on the metric (C: yes, Brier: no).
+    """
+    _check_level(level)
+    t, e, preds = _check_inputs(
+        time, event, {"predictions_base": predictions_base, "predictions_new": predictions_new}
+    )
+    fns = dict(metric_fns)
+    base = _MetricStatistic(t, e, preds["predictions_base"], fns)
+    new = _MetricStatistic(t, e, preds["predictions_new"], fns)
+    reps = bootstrap_replicates(
+        _DeltaStatistic(base, new), len(t), n_boot=n_boot, seed=seed, n_jobs=n_jobs
+    )
+    rows = []
+    for name, fn in fns.items():
+        est_base, est_new = float(fn(t, e, base.predictions)), float(fn(t, e, new.predictions))
+        deltas = _column(reps, name)
+        rows.append(
+            {
+                "metric": name,
+                "estimate_base": est_base,
+                "estimate_new": est_new,
+                "delta": est_new - est_base,
+                **summarise(deltas, level),
+                "p_value": bootstrap_p_value(deltas),
+            }
+        )
+    _warn_invalid(rows, n_boot)
+    columns = [
+        "metric",
+        "estimate_base",
+        "estimate_new",
+        "delta",
+        "lower",
+        "upper",
+        "se",
+        "p_value",
+        "n_boot_valid",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def optimism_corrected(
+    fit: Callable[[np.ndarray], Any],
+    score: Callable[[Any, np.ndarray], Mapping[str, float]],
+    n: int,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Harrell's bootstrap optimism correction of apparent performance (Harrell et al. 1996).
+
+    The apparent performance is ``score(fit(all), all)``. Each replicate refits the whole
+    pipeline on a resample ``b`` and measures its optimism
+    ``score(fit(b), b) - score(fit(b), all)``; the corrected estimate is
+    ``apparent - mean optimism``. Every modelling step that looks at the outcome (selection,
+    tuning) must happen inside ``fit``, or its optimism is missed.
+
+    No confidence interval is given: the spread of the optimism replicates is the variability of
+    the optimism, not the sampling variability of the corrected estimate, and an interval with
+    known coverage needs a nested (double) bootstrap (Noma et al., Stat Med 2021), ``B^2`` refits.
+    ``optimism_mc_se`` is only the Monte Carlo error of the mean optimism (does ``n_boot``
+    suffice?).
+
+    Parameters
+    ----------
+    fit
+        ``fit(rows) -> model``: fits the pipeline on the patients at ``rows`` (indices, shape
+        (n,), with repeats). A ``ModelError`` or ``EvaluationError`` leaves the replicate out.
+    score
+        ``score(model, rows) -> {metric: value}`` on the patients at ``rows``; NaN or an error
+        marks a metric undefined.
+    n
+        Number of patients.
+    n_boot, seed, n_jobs
+        As in :func:`bootstrap_replicates`; ``fit`` and ``score`` must be picklable by
+        cloudpickle when ``n_jobs != 1``.
+
+    Returns
+    -------
+    DataFrame
+        One row per metric: ``metric``, ``apparent``, ``optimism`` (mean over valid replicates),
+        ``corrected``, ``optimism_mc_se`` (SD of the optimism replicates / sqrt(n_boot_valid))
+        and ``n_boot_valid``. For "lower is better" metrics (Brier) the optimism is negative.
+    """
+    everyone = np.arange(n)
+    apparent = {k: float(v) for k, v in score(fit(everyone), everyone).items()}
+    reps = bootstrap_replicates(
+        _OptimismStatistic(fit, score, n), n, n_boot=n_boot, seed=seed, n_jobs=n_jobs
+    )
+    rows = [_corrected_row(name, value, _column(reps, name)) for name, value in apparent.items()]
+    _warn_invalid(rows, n_boot)
+    columns = ["metric", "apparent", "optimism", "corrected", "optimism_mc_se", "n_boot_valid"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _corrected_row(name: str, apparent: float, optimism: np.ndarray) -> dict[str, Any]:
+    valid = optimism[np.isfinite(optimism)]
+    mean = float(valid.mean()) if len(valid) else np.nan
+    mc_se = float(valid.std(ddof=1) / np.sqrt(len(valid))) if len(valid) > 1 else np.nan
+    return {
+        "metric": name,
+        "apparent": apparent,
+        "optimism": mean,
+        "corrected": apparent - mean,
+        "optimism_mc_se": mc_se,
+        "n_boot_valid": len(valid),
+    }
+
+
+def survival_scores(
+    model_factory: Callable[[], SurvivalModel],
+    X: pd.DataFrame,
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    horizon: float,
+) -> tuple[
+    Callable[[np.ndarray], SurvivalModel], Callable[[SurvivalModel, np.ndarray], dict[str, float]]
+]:
+    """``fit`` and ``score`` for :func:`optimism_corrected` of a survival model.
+
+    Parameters
+    ----------
+    model_factory
+        Returns a fresh unfitted model, e.g. ``lambda: make_model("coxph", features, {}, seed)``.
+    X : DataFrame, shape (n, p)
+        Features of all patients (rows addressed by position).
+    time, event : array-like, shape (n,)
+        Follow-up (years) and event flags.
+    horizon
+        Years, for the calibration slope and the Brier score.
+
+    Returns
+    -------
+    fit, score
+        ``fit(rows)`` fits ``model_factory()`` on those rows; ``score(model, rows)`` gives
+        ``harrell_c``, ``calibration_slope_<h>y`` (of ``S(horizon|x)``) and ``brier_<h>y``, NaN
+        where undefined. The Brier score's censoring distribution is the Kaplan-Meier estimate
+        on all ``n`` patients, the same for every replicate.
+    """
+    t, e = check_outcome(time, event)
+    if len(X) != len(t):
+        raise EvaluationError(
+            f"X must have one row per patient ({len(t)} follow-up times), but has {len(X)} rows. "
+            "Fix: pass the features and the outcome of the same patients, in the same order"
+        )
+    h = float(check_horizons(horizon, "horizon")[0])
+    pipeline = _SurvivalPipeline(model_factory, X.reset_index(drop=True), t, e, h)
+    return pipeline.fit, pipeline.score
+
+
+class _SurvivalPipeline:
+    """Data and model factory behind :func:`survival_scores` (picklable, unlike a lambda)."""
+
+    def __init__(
+        self,
+        model_factory: Callable[[], SurvivalModel],
+        X: pd.DataFrame,
+        time: np.ndarray,
+        event: np.ndarray,
+        horizon: float,
+    ) -> None:
+        self.model_factory, self.X, self.time, self.event = model_factory, X, time, event
+        self.horizon, self.label = horizon, horizon_label(horizon)
+
+    def fit(self, rows: np.ndarray) -> SurvivalModel:
+        y = structured_y(self.event[rows], self.time[rows])
+        return self.model_factory().fit(self.X.iloc[rows], y)
+
+    def score(self, model: SurvivalModel, rows: np.ndarray) -> dict[str, float]:
+        X, t, e = self.X.iloc[rows], self.time[rows], self.event[rows]
+        surv = model.predict_survival_function(X, np.array([self.horizon]))
+        train = (self.time, self.event)
+        metrics: dict[str, Callable[[], float]] = {
+            "harrell_c": lambda: harrell_c(t, e, model.predict(X)),
+            f"calibration_slope_{self.label}": lambda: calibration_slope(t, e, surv[:, 0]),
+            f"brier_{self.label}": lambda: float(
+                brier_scores(*train, t, e, surv, [self.horizon])[0]
+            ),
+        }
+        return {name: _or_nan(compute) for name, compute in metrics.items()}
+
+
+def _or_nan(compute: Callable[..., float], *args: Any) -> float:
+    """``compute(*args)``, or NaN where the metric is undefined (``EvaluationError``)."""
+    try:
+        return float(compute(*args))
+    except EvaluationError:
+        return np.nan
+
+
+class _MetricStatistic:
+    """``rows -> {metric: value}`` of fixed predictions; a metric's ``EvaluationError`` is NaN."""
+
+    def __init__(
+        self,
+        time: np.ndarray,
+        event: np.ndarray,
+        predictions: Predictions,
+        fns: dict[str, MetricFn],
+    ) -> None:
+        self.time, self.event, self.predictions, self.fns = time, event, predictions, fns
+
+    def __call__(self, rows: np.ndarray) -> dict[str, float]:
+        t, e, p = self.time[rows], self.event[rows], _take(self.predictions, rows)
+        return {name: _or_nan(fn, t, e, p) for name, fn in self.fns.items()}
+
+
+class _DeltaStatistic:
+    """``rows -> {metric: new - base}`` on the same rows for both models."""
+
+    def __init__(self, base: _MetricStatistic, new: _MetricStatistic) -> None:
+        self.base, self.new = base, new
+
+    def __call__(self, rows: np.ndarray) -> dict[str, float]:
+        base, new = self.base(rows), self.new(rows)
+        return {name: new[name] - base[name] for name in base}
+
+
+class _OptimismStatistic:
+    """``rows -> {metric: score(fit(rows), rows) - score(fit(rows), all)}``."""
+
+    def __init__(
+        self,
+        fit: Callable[[np.ndarray], Any],
+        score: Callable[[Any, np.ndarray], Mapping[str, float]],
+        n: int,
+    ) -> None:
+        self.fit, self.score, self.n = fit, score, n
+
+    def __call__(self, rows: np.ndarray) -> dict[str, float]:
+        model = self.fit(rows)
+        boot, test = self.score(model, rows), self.score(model, np.arange(self.n))
+        return {name: float(boot[name]) - float(test[name]) for name in boot}
+
+
+def _take(predictions: Predictions, rows: np.ndarray) -> Predictions:
+    if isinstance(predictions, Mapping):
+        return {name: values[rows] for name, values in predictions.items()}
+    return predictions[rows]
+
+
+def _check_inputs(
+    time: npt.ArrayLike, event: npt.ArrayLike, predictions: dict[str, Predictions]
+) -> tuple[np.ndarray, np.ndarray, dict[str, Predictions]]:
+    """Checked outcome, and every prediction array as ndarray with one row per patient."""
+    t, e = check_outcome(time, event)
+    return t, e, {name: _check_predictions(p, len(t), name) for name, p in predictions.items()}
+
+
+def _check_predictions(predictions: Predictions, n: int, name: str) -> Predictions:
+    arrays = predictions if isinstance(predictions, Mapping) else {"": predictions}
+    checked = {key: np.asarray(values) for key, values in arrays.items()}
+    for key, values in checked.items():
+        if values.ndim == 0 or len(values) != n:
+            label = f"{name}[{key!r}]" if key else name
+            raise EvaluationError(
+                f"{label} must have one row per patient (axis 0 of length {n}), but has shape "
+                f"{values.shape}. Fix: predict for exactly the test patients, in their order"
+            )
+    return checked if isinstance(predictions, Mapping) else checked[""]
+
+
+def _column(reps: pd.DataFrame, name: str) -> np.ndarray:
+    """Replicates of one metric; all NaN if no replicate defined it."""
+    if name in reps.columns:
+        return reps[name].to_numpy(dtype=float)
+    return np.full(len(reps), np.nan)
+
+
+def summarise(values: np.ndarray, level: float) -> dict[str, Any]:
+    """Percentile CI, bootstrap SE (ddof 1) and count of the finite replicates."""
+    valid = values[np.isfinite(values)]
+    alpha = (1.0 - level) / 2.0
+    lower, upper = np.quantile(valid, [alpha, 1.0 - alpha]) if len(valid) else (np.nan, np.nan)
+    se = float(valid.std(ddof=1)) if len(valid) > 1 else np.nan
+    return {"lower": float(lower), "upper": float(upper), "se": se, "n_boot_valid": len(valid)}
+
+
+def bootstrap_p_value(deltas: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of ``delta = 0``, floored at ``1 / (B_valid + 1)``."""
+    valid = deltas[np.isfinite(deltas)]
+    if not len(valid):
+        return np.nan
+    share = min(float(np.mean(valid <= 0)), float(np.mean(valid >= 0)))
+    return max(min(1.0, 2.0 * share), 1.0 / (len(valid) + 1))
+
+
+def _warn_invalid(rows: Sequence[Mapping[str, Any]], n_boot: int) -> None:
+    short = {
+        row["metric"]: n_boot - row["n_boot_valid"] for row in rows if row["n_boot_valid"] < n_boot
+    }
+    if short:
+        warnings.warn(
+            f"bootstrap replicates with an undefined metric were left out (metric: count of "
+            f"{n_boot}): {short}; the summaries use the rest (column n_boot_valid)",
+            BootstrapWarning,
+            stacklevel=3,
+        )
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise EvaluationError(
+            f"level must be a confidence level in (0, 1), but got {level!r}. Fix: e.g. 0.95"
+        )
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, (int, np.integer)) or value < minimum:
+        raise EvaluationError(
+            f"{name} must be an integer >= {minimum}, but got {value!r}. Fix: pass a count"
+        )
