@@ -1,12 +1,13 @@
 # Quick start: `make train` trains the default experiment, `make test` runs the tests.
 # Both create the virtual environment `.venv` on first use from the pinned constraints.
+# `make test` also installs Debian's chromium (as root) for the browser tests of the HTML report.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup train test test-slow lint ui clean
+.PHONY: setup chromium train test test-slow lint ui clean
 
 setup: $(STAMP)
 
@@ -20,7 +21,19 @@ $(STAMP): pyproject.toml constraints.txt
 train: $(STAMP)
 	$(BIN)/msk1model train $(CONFIG)
 
-test: $(STAMP)
+# Headless Chromium renders the HTML report in tests/test_report.py. Installed from the Debian
+# archive when running as root; otherwise those tests skip and say why.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get) for the report browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: chromium is missing and cannot be installed here (needs root and apt-get);" \
+			"the browser tests of the HTML report will be skipped. Install it: apt-get install chromium"; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
@@ -34,4 +47,4 @@ ui: $(STAMP)
 	$(BIN)/msk1model ui
 
 clean:
-	rm -rf $(VENV) mlruns mlflow.db .pytest_cache
+	rm -rf $(VENV) mlruns mlflow.db reports .pytest_cache

@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -64,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--biomarker", default=None, help="column to summarise (default: the cohort's biomarker)"
     )
 
+    report = verbs.add_parser(
+        "report",
+        help="rebuild a run's HTML report from its MLflow artefacts",
+        description="Download the report artefacts of a train run (tracking store: "
+        "--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db) and write "
+        "OUT/RUN_ID/report.html.",
+    )
+    report.add_argument("run_id", help="the train run's id (printed by `msk1model train`)")
+    report.add_argument("--out", default="reports", help="output folder (default: reports)")
+    report.add_argument("--tracking-uri", default=None, help="tracking store URI")
+
     ui = verbs.add_parser(
         "ui",
         help="start the MLflow UI on 127.0.0.1 for the local store",
@@ -111,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(args.config, args.overrides)
     if args.verb == "data":
         return _data(args.data_verb, getattr(args, "name", None), getattr(args, "biomarker", None))
+    if args.verb == "report":
+        return _report(args.run_id, args.out, args.tracking_uri)
     return _ui(args.port, args.backend_store_uri)
 
 
@@ -162,6 +176,8 @@ def _print_summary(console: Console, result: object) -> None:
         f"train {len(result.split.train)}, test {len(result.split.test)}"
     )
     console.print(f"MLflow experiment {result.experiment_id}, run {result.run_id}")
+    if result.report_path is not None:
+        console.print(f"report: {result.report_path}")
     reg = result.registration
     if reg is None:
         console.print(f"model logged (not registered): {result.model_uri}")
@@ -232,6 +248,23 @@ def _data(verb: str, name: str | None, biomarker: str | None) -> int:
     for item, value in rows:
         table.add_row(item, value)
     console.print(table)
+    return 0
+
+
+def _report(run_id: str, out: str, tracking_uri: str | None) -> int:
+    import tempfile
+
+    import mlflow
+
+    from msk1model.config import TrackingConfig
+    from msk1model.evaluation.report import read_report, write_report
+    from msk1model.tracking import download_report, resolve_tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri or resolve_tracking_uri(TrackingConfig()))
+    with tempfile.TemporaryDirectory() as tmp:
+        document = read_report(download_report(run_id, Path(tmp)))
+        html = write_report(document, Path(out) / run_id)
+    Console().print(f"report of run {run_id}: {html}")
     return 0
 
 

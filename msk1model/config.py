@@ -277,7 +277,7 @@ class ReportConfig(_Strict):
 
     enabled: bool = True
     n_bootstrap: int = Field(200, ge=1, le=100_000, description="bootstrap replicates per CI")
-    n_jobs: int = Field(1, description="worker processes for the bootstrap (-1: all cores)")
+    n_jobs: int = Field(-1, description="worker processes for the bootstrap (-1: all cores)")
     cutpoint: Literal["median", "tertiles"] | float = Field(
         "median", description="pre-specified biomarker cutpoint: median, tertiles or a value"
     )

@@ -17,9 +17,11 @@ import pandas as pd
 from msk1model import interrupts, tracking
 from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset
 from msk1model.data.cohort import Cohort, load_cohort
+from msk1model.evaluation.report import write_report
 from msk1model.evaluation.scorecard import horizon_label, score_test_set
 from msk1model.export import Registration, log_predictor, register_predictor
 from msk1model.models import Design, DesignSpec, SurvivalModel, make_model, structured_y
+from msk1model.reporting import report_document, report_metrics, run_analyses
 from msk1model.splitting import Split, make_split
 from msk1model.tuning import tune
 
@@ -63,6 +65,7 @@ class RunResult:
     model_uri: str
     registration: Registration | None
     horizon: float  # the last evaluation horizon (years), shown in the summary
+    report_path: Path | None  # the HTML report (None when report.enabled is false)
 
     def summary(self) -> pd.DataFrame:
         """One row per model and feature set with the headline metrics."""
@@ -136,6 +139,11 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         )
         tracking.log_parent_metrics(_parent_metrics(outcomes))
         selected = _select(outcomes, f"cv_{config.tuning.metric}_mean")
+        report_path = (
+            _report(config, cohort, split, design, outcomes, selected, run_id)
+            if config.report.enabled
+            else None
+        )
         interrupts.checkpoint()  # a signal that came while logging stops the run before export
         model_uri, registration = _export(config, cohort, selected)
     return RunResult(
@@ -148,6 +156,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         model_uri,
         registration,
         max(config.evaluation.horizons),
+        report_path,
     )
 
 
@@ -208,6 +217,28 @@ def _fit_one(
     return ModelOutcome(
         name, model_cfg.kind, feature_set, run_id, result.best_params, metrics, model
     )
+
+
+def _report(
+    config: RunConfig,
+    cohort: Cohort,
+    split: Split,
+    design: DesignSpec,
+    outcomes: tuple[ModelOutcome, ...],
+    selected: ModelOutcome,
+    run_id: str,
+) -> Path:
+    """Run the report's analyses, write it to ``report.output_dir/<run id>/`` and log it."""
+    with interrupts.compute():
+        analyses = run_analyses(config, cohort, split, design, outcomes, selected)
+        provenance = tracking.provenance_tags(config, cohort)
+        shown = {k: v for k, v in provenance.items() if k.startswith(("msk1model.git", "version."))}
+        document = report_document(config, cohort, outcomes, selected, analyses, run_id, shown)
+    out_dir = Path(config.report.output_dir) / run_id
+    html = write_report(document, out_dir)
+    tracking.log_report(out_dir)
+    tracking.log_parent_metrics(report_metrics(analyses, selected))
+    return html
 
 
 def _parent_metrics(outcomes: tuple[ModelOutcome, ...]) -> dict[str, float]:

@@ -26,6 +26,7 @@ import mlflow
 import optuna
 import pandas as pd
 import yaml
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from msk1model.config import RunConfig, TrackingConfig, config_hash
@@ -36,7 +37,9 @@ __all__ = [
     "DEFAULT_TRACKING_URI",
     "TRACKED_PACKAGES",
     "child_run",
+    "download_report",
     "log_model_result",
+    "log_report",
     "parent_run",
     "provenance_tags",
     "resolve_tracking_uri",
@@ -45,6 +48,8 @@ __all__ = [
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: Artefact folder of a run's report.
+REPORT_ARTIFACTS = "report"
 TRACKED_PACKAGES = (
     "msk1model",
     "numpy",
@@ -195,6 +200,26 @@ def log_model_result(
         trials.to_csv(path, index=False)
         mlflow.log_artifact(str(path), "tuning")
     mlflow.log_artifacts(str(model_dir), "model_state")
+
+
+def log_report(directory: Path) -> None:
+    """Log a written report folder (report.html, document.json, figures/) as ``report/``."""
+    mlflow.log_artifacts(str(directory), REPORT_ARTIFACTS)
+
+
+def download_report(run_id: str, destination: Path) -> Path:
+    """Download a run's ``report/`` artefacts into ``destination``; return the folder."""
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=REPORT_ARTIFACTS, dst_path=str(destination)
+        )
+    except MlflowException as exc:
+        raise TrackingError(
+            f"run {run_id!r} has no report artefacts in {mlflow.get_tracking_uri()} "
+            f"({str(exc).splitlines()[0]}). Fix: check the run id and MLFLOW_TRACKING_URI; runs "
+            "with report.enabled false have no report"
+        ) from None
+    return Path(path)
 
 
 def log_parent_metrics(metrics: Mapping[str, float]) -> None:

@@ -20,6 +20,9 @@ TINY = (
     "split.cv_folds=3",
     "tuning.n_trials=2",
     "models.xgb_cox.params.n_estimators=20",
+    "report.n_bootstrap=20",
+    "report.n_permutations=99",
+    "report.n_jobs=1",
 )
 
 

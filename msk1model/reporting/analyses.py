@@ -1,0 +1,370 @@
+"""The statistics behind a run's report, each computed once and kept as data.
+
+The biomarker analyses (REMARK) use the whole analysed cohort, as a marker study would; the
+performance analyses use the test part with the models fitted on the training part; the optimism
+correction refits the selected pipeline in bootstrap samples of the training part. An analysis
+the data cannot support (too few events, a constant column) becomes a note, not a failed run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from msk1model.config import RunConfig
+from msk1model.data.cohort import Cohort, load_cohort
+from msk1model.data.describe import reverse_km_median_follow_up
+from msk1model.errors import Msk1ModelError
+from msk1model.evaluation.added_value import LRT, decision_curve, likelihood_ratio_test
+from msk1model.evaluation.biomarker import (
+    ERInteraction,
+    biomarker_distribution,
+    er_interaction,
+    hazard_ratios,
+    node_groups,
+    proportional_hazards_test,
+)
+from msk1model.evaluation.bootstrap import optimism_corrected, survival_scores
+from msk1model.evaluation.cutpoints import (
+    CutpointInterval,
+    OptimalCutpoint,
+    bootstrap_cutpoint_ci,
+    cutpoint_groups,
+    kaplan_meier,
+    logrank_test,
+    optimal_cutpoint,
+)
+from msk1model.evaluation.horizons import clip_horizons
+from msk1model.evaluation.uncertainty import ModelPredictions, TestSet, bootstrap_test_metrics
+from msk1model.models import Design, DesignSpec, make_model
+from msk1model.splitting import Split
+
+if TYPE_CHECKING:
+    from msk1model.pipeline import ModelOutcome
+
+__all__ = ["Analyses", "describe_params", "report_metrics", "run_analyses"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Analyses:
+    """Everything the report shows; None where an analysis was not possible (see ``notes``)."""
+
+    marker: str  # the biomarker as analysed, e.g. "msk1" or "log2(pr_fmol+1)"
+    follow_up_years: float
+    distribution: pd.DataFrame | None = None
+    hazard_ratios: pd.DataFrame | None = None
+    ph_test: pd.DataFrame | None = None
+    cut_groups: np.ndarray | None = None
+    cut_km: pd.DataFrame | None = None
+    cut_logrank_p: float | None = None
+    optimal: OptimalCutpoint | None = None
+    optimal_ci: CutpointInterval | None = None
+    optimal_groups: np.ndarray | None = None
+    interaction: ERInteraction | None = None
+    intervals: pd.DataFrame | None = None
+    deltas: pd.DataFrame | None = None
+    optimism: pd.DataFrame | None = None
+    lrt: LRT | None = None
+    decision: pd.DataFrame | None = None
+    test_predictions: list[ModelPredictions] = field(default_factory=list)
+    test_set: TestSet | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def attempt(self, what: str, compute: Callable[[], T]) -> T | None:
+        """``compute()``, or None with a note when the data cannot support it."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence chatter; failures are noted
+                return compute()
+        except (Msk1ModelError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            self.notes.append(f"{what}: not available ({type(exc).__name__}: {exc})")
+            return None
+
+
+def run_analyses(
+    config: RunConfig,
+    cohort: Cohort,
+    split: Split,
+    design: DesignSpec,
+    outcomes: tuple[ModelOutcome, ...],
+    selected: ModelOutcome,
+) -> Analyses:
+    """Every analysis of the report, in the order the report presents them."""
+    table = _analysis_table(cohort, design)
+    marker = str(table.columns[-1])
+    a = Analyses(marker, reverse_km_median_follow_up(cohort.time, cohort.event))
+    clinical = [c for c in table.columns if c not in ("time", "event", marker)]
+    _biomarker(a, config, cohort, table, marker, clinical)
+    _cutpoints(a, config, cohort)
+    a.interaction = a.attempt(
+        f"{config.report.subgroup_column} subgroup analysis",
+        lambda: _subgroups(config, cohort, design),
+    )
+    _performance(a, config, cohort, split, outcomes, selected, design)
+    return a
+
+
+def _analysis_table(cohort: Cohort, design: DesignSpec) -> pd.DataFrame:
+    """time, event, the clinical covariates as numeric design columns, then the biomarker on the
+    scale the models use (log2 when configured; a z-score or spline does not change HR per SD)."""
+    clinical = Design(list(cohort.covariates), design).fit(cohort.table)
+    marker_design = Design(
+        [cohort.biomarker], DesignSpec(cohort.biomarker, design.transform, design.offset)
+    ).fit(cohort.table)
+    frame = clinical.transform(cohort.table)
+    marker = marker_design.transform(cohort.table)
+    if design.transform == "zscore":  # report per SD/IQR of the measured values
+        marker = cohort.table[[cohort.biomarker]].astype(float)
+    return pd.concat([cohort.table[["time", "event"]], frame, marker], axis=1)
+
+
+def _biomarker(
+    a: Analyses,
+    config: RunConfig,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    marker: str,
+    clinical: list[str],
+) -> None:
+    by: dict[str, pd.Series] = {}
+    if "grade" in cohort.table:
+        by["grade"] = cohort.table["grade"]
+    if "nodes" in cohort.table:
+        by["nodes"] = node_groups(cohort.table["nodes"])
+    a.distribution = a.attempt(
+        "biomarker distribution", lambda: biomarker_distribution(table, marker, by)
+    )
+    a.hazard_ratios = a.attempt(
+        "biomarker hazard ratios",
+        lambda: hazard_ratios(table, "time", "event", marker, clinical),
+    )
+    a.ph_test = a.attempt(
+        "proportional-hazards test",
+        lambda: proportional_hazards_test(table, "time", "event", [*clinical, marker]),
+    )
+
+
+def _cutpoints(a: Analyses, config: RunConfig, cohort: Cohort) -> None:
+    time, event = cohort.time, cohort.event
+    values = cohort.table[cohort.biomarker].to_numpy(dtype=float)
+    horizons = list(config.evaluation.horizons)
+    rule = config.report.cutpoint
+    groups = a.attempt("pre-specified cutpoint", lambda: cutpoint_groups(values, rule))
+    if groups is not None:
+        a.cut_groups = groups
+        a.cut_km = a.attempt(
+            "Kaplan-Meier by group", lambda: kaplan_meier(time, event, groups, horizons)
+        )
+        test = a.attempt("log-rank test", lambda: logrank_test(time, event, groups))
+        a.cut_logrank_p = None if test is None else test.p
+    report = config.report
+    a.optimal = a.attempt(
+        "optimal cutpoint",
+        lambda: optimal_cutpoint(
+            time,
+            event,
+            values,
+            min_prop=report.min_group,
+            n_permutations=report.n_permutations,
+            seed=config.seed,
+        ),
+    )
+    if a.optimal is not None:
+        cut = a.optimal.cutpoint
+        a.optimal_groups = np.where(values <= cut, "low", "high")
+        a.optimal_ci = a.attempt(
+            "bootstrap interval of the optimal cutpoint",
+            lambda: bootstrap_cutpoint_ci(
+                time,
+                event,
+                values,
+                n_boot=report.n_bootstrap,
+                seed=config.seed,
+                min_prop=report.min_group,
+                n_jobs=report.n_jobs,
+            ),
+        )
+
+
+def _subgroups(config: RunConfig, cohort: Cohort, design: DesignSpec) -> ERInteraction | None:
+    """The biomarker within each level of the subgroup column and the interaction test.
+
+    A run restricted to one level (``data.subgroup: {er: 1}``) cannot show this, so the cohort is
+    reloaded without that restriction: the analysis then covers every patient of the source.
+    """
+    column = config.report.subgroup_column
+    if column is None:
+        return None
+    data = config.data
+    subgroup = {k: v for k, v in data.subgroup.items() if k != column}
+    covariates = [c for c in data.covariates if c != column]
+    broad = load_cohort(
+        data.model_copy(update={"subgroup": subgroup, "covariates": [*covariates, column]}),
+        config.split,
+        config.seed,
+    )
+    spec = DesignSpec(categorical=tuple(c for c in design.categorical if c in covariates))
+    frame = _analysis_table(
+        Cohort(
+            broad.table,
+            broad.id_column,
+            broad.biomarker,
+            tuple(covariates),
+            broad.source,
+            broad.flow,
+        ),
+        DesignSpec(None, design.transform, design.offset, categorical=spec.categorical),
+    ).assign(**{column: broad.table[column].astype(float)})
+    marker = str(frame.columns[-2])
+    clinical = [c for c in frame.columns if c not in ("time", "event", marker, column)]
+    return er_interaction(frame, "time", "event", marker, column, clinical)
+
+
+def _performance(
+    a: Analyses,
+    config: RunConfig,
+    cohort: Cohort,
+    split: Split,
+    outcomes: tuple[ModelOutcome, ...],
+    selected: ModelOutcome,
+    design: DesignSpec,
+) -> None:
+    time, event, table = cohort.time, cohort.event, cohort.table
+    train, test = split.train, split.test
+    horizons = tuple(config.evaluation.horizons)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the scorecard already warned about clipping
+        clipped = tuple(float(h) for h in clip_horizons(list(horizons), time[test], time[train]))
+    test_set = TestSet(
+        time[test], event[test], time[train], event[train], horizons, clipped, config.evaluation.tau
+    )
+    a.test_set = test_set
+    X_test = table.iloc[test]
+    a.test_predictions = [
+        ModelPredictions(
+            o.model_name,
+            o.feature_set,
+            o.model.predict(X_test),
+            o.model.predict_survival_function(X_test, np.asarray(clipped)),
+        )
+        for o in outcomes
+    ]
+    report = config.report
+    result = a.attempt(
+        "bootstrap confidence intervals",
+        lambda: bootstrap_test_metrics(
+            test_set,
+            a.test_predictions,
+            n_boot=report.n_bootstrap,
+            seed=config.seed,
+            n_jobs=report.n_jobs,
+        ),
+    )
+    if result is not None:
+        a.intervals, a.deltas = result
+    a.optimism = a.attempt(
+        "optimism correction", lambda: _optimism(config, cohort, split, selected, design)
+    )
+    a.lrt = a.attempt("likelihood-ratio test", lambda: _lrt(cohort, design))
+    a.decision = a.attempt("decision curve", lambda: _decision(a, selected, clipped[-1]))
+
+
+def _optimism(
+    config: RunConfig, cohort: Cohort, split: Split, selected: ModelOutcome, design: DesignSpec
+) -> pd.DataFrame:
+    """Harrell's optimism of the selected pipeline (its tuned hyperparameters held fixed)."""
+    rows = cohort.table.iloc[split.train].reset_index(drop=True)
+    kind, features, params = selected.kind, selected.model.features, selected.best_params
+    seed = config.seed
+    fit, score = survival_scores(
+        lambda: make_model(kind, features, params, seed, design),
+        rows,
+        rows["time"].to_numpy(float),
+        rows["event"].to_numpy(bool),
+        float(max(config.evaluation.horizons)),
+    )
+    report = config.report
+    return optimism_corrected(
+        fit, score, len(rows), n_boot=report.n_bootstrap, seed=seed, n_jobs=report.n_jobs
+    )
+
+
+def _lrt(cohort: Cohort, design: DesignSpec) -> LRT:
+    """Nested Cox models: clinical design columns, then plus the biomarker's design columns."""
+    fitted = Design([*cohort.covariates, cohort.biomarker], design).fit(cohort.table)
+    frame = fitted.transform(cohort.table).assign(time=cohort.time, event=cohort.event)
+    base = [
+        c for c, s in zip(fitted.columns_, fitted.sources_, strict=True) if s != cohort.biomarker
+    ]
+    added = [c for c in fitted.columns_ if c not in base]
+    return likelihood_ratio_test(frame, "time", "event", base, added)
+
+
+def _decision(a: Analyses, selected: ModelOutcome, horizon: float) -> pd.DataFrame:
+    """Net benefit at the last horizon: the selected family, clinical and with the biomarker."""
+    assert a.test_set is not None
+    survival: dict[str, np.ndarray] = {
+        f"{p.model} {p.feature_set}": p.survival[:, -1]
+        for p in a.test_predictions
+        if p.model == selected.model_name
+    }
+    risk = 1.0 - np.concatenate(list(survival.values()))
+    top = float(min(0.95, np.quantile(risk, 0.99)))
+    thresholds = np.round(np.linspace(0.01, max(top, 0.05), 40), 4)
+    return decision_curve(a.test_set.time, a.test_set.event, survival, horizon, thresholds)
+
+
+def report_metrics(a: Analyses, selected: ModelOutcome) -> dict[str, float]:
+    """The report's headline numbers as MLflow metrics of the parent run (comparable in the UI)."""
+    out: dict[str, float] = {}
+    if a.hazard_ratios is not None:
+        for row in a.hazard_ratios.itertuples():
+            if row.scale == "per SD":
+                key = f"biomarker.hr_per_sd_{row.model}"
+                out.update(
+                    {
+                        key: row.hr,
+                        f"{key}_lower": row.lower,
+                        f"{key}_upper": row.upper,
+                        f"{key}_p": row.p,
+                    }
+                )
+    if a.lrt is not None:
+        out.update({"biomarker.lrt_chi2": a.lrt.statistic, "biomarker.lrt_p": a.lrt.p_value})
+    if a.cut_logrank_p is not None:
+        out["biomarker.cutpoint_logrank_p"] = a.cut_logrank_p
+    if a.optimal is not None:
+        out.update(
+            {
+                "biomarker.optimal_cutpoint": a.optimal.cutpoint,
+                "biomarker.optimal_cutpoint_p_uncorrected": a.optimal.p_uncorrected,
+                "biomarker.optimal_cutpoint_p_lausen_schumacher": a.optimal.p_lausen_schumacher,
+                "biomarker.optimal_cutpoint_p_permutation": a.optimal.p_permutation,
+            }
+        )
+    if a.interaction is not None:
+        out["biomarker.interaction_p_lr"] = a.interaction.p_lr
+    if a.optimism is not None:
+        for row in a.optimism.itertuples():
+            out[f"{selected.model_name}.optimism_corrected_{row.metric}"] = row.corrected
+    if a.deltas is not None:
+        for row in a.deltas.itertuples():
+            key = f"{row.model}.delta_test_{row.metric}"
+            out.update(
+                {f"{key}_lower": row.lower, f"{key}_upper": row.upper, f"{key}_p": row.p_value}
+            )
+    return {k: float(v) for k, v in out.items() if np.isfinite(v)}
+
+
+def describe_params(params: dict[str, Any]) -> str:
+    """Hyperparameters as ``name=value`` text, floats to 4 significant digits."""
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items())
+    )
