@@ -1,4 +1,4 @@
-"""Cut-point analyses against lifelines' log-rank tests and Kaplan-Meier fits, and null cohorts."""
+"""Cut-point analyses against lifelines' log-rank tests at every cut, and null cohorts."""
 
 from __future__ import annotations
 
@@ -7,21 +7,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test as lifelines_logrank
-from lifelines.statistics import multivariate_logrank_test
 
 from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import EvaluationError
 from msk1model.evaluation.cutpoints import (
     bootstrap_cutpoint_ci,
     cutpoint_groups,
-    kaplan_meier,
-    kaplan_meier_steps,
     lausen_schumacher_p,
-    logrank_test,
     optimal_cutpoint,
 )
+from msk1model.evaluation.km import logrank_test
 
 Outcome = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -84,97 +80,6 @@ def test_median_and_tertile_groups_put_values_on_a_cut_in_the_lower_group() -> N
 def test_bad_rules_are_rejected(rule: str | float, match: str) -> None:
     with pytest.raises(EvaluationError, match=match):
         cutpoint_groups([1.0, 2.0, 3.0], rule)
-
-
-# --- log-rank ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("data", ["small", "tied"])
-def test_logrank_matches_lifelines_for_two_and_three_groups(
-    data: str, request: pytest.FixtureRequest
-) -> None:
-    t, e, x = request.getfixturevalue(data)
-    two = cutpoint_groups(x, "median")
-    ours = logrank_test(t, e, two)
-    theirs = lifelines_logrank(t[two == "low"], t[two == "high"], e[two == "low"], e[two == "high"])
-    assert ours.df == 1
-    assert ours.statistic == pytest.approx(theirs.test_statistic, abs=1e-8)
-    assert ours.p == pytest.approx(theirs.p_value, abs=1e-8)
-    three = cutpoint_groups(x, "tertiles")
-    ours = logrank_test(t, e, three)
-    theirs = multivariate_logrank_test(t, three, e)
-    assert ours.df == 2
-    assert ours.statistic == pytest.approx(theirs.test_statistic, abs=1e-8)
-    assert ours.p == pytest.approx(theirs.p_value, abs=1e-8)
-
-
-def test_logrank_needs_two_groups_and_no_missing_labels(small: Outcome) -> None:
-    t, e, _ = small
-    with pytest.raises(EvaluationError, match="needs at least two groups"):
-        logrank_test(t, e, np.zeros(len(t)))
-    labels = np.array(["a", "b"] * (len(t) // 2) + ["a"] * (len(t) % 2), dtype=object)
-    labels[0] = None
-    with pytest.raises(
-        EvaluationError, match=r"groups must hold one label per patient .* 1 missing"
-    ):
-        logrank_test(t, e, labels)
-
-
-# --- Kaplan-Meier -----------------------------------------------------------------------------
-
-
-def test_kaplan_meier_matches_lifelines_at_given_times(gbsg2) -> None:
-    """GBSG2 (recurrence-free survival, years) by grade: two groups pass their median."""
-    X, event, time = gbsg2
-    groups = X["grade"].map({1.0: "I", 2.0: "II", 3.0: "III"}).to_numpy()
-    at = [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0]
-    table = kaplan_meier(time, event, groups, at)
-    assert list(table.columns) == [
-        "group",
-        "time",
-        "survival",
-        "lower",
-        "upper",
-        "at_risk",
-        "median",
-    ]
-    assert list(table["group"].cat.categories) == ["I", "II", "III"]
-    medians = []
-    for label, rows in table.groupby("group", observed=True):
-        mask = groups == label
-        km = KaplanMeierFitter().fit(time[mask], event[mask])
-        ci = km.confidence_interval_survival_function_
-        expected_ci = np.array([ci.loc[:t].iloc[-1].to_numpy() for t in at])
-        np.testing.assert_allclose(rows["survival"], km.survival_function_at_times(at), atol=1e-8)
-        np.testing.assert_allclose(rows[["lower", "upper"]], expected_ci, atol=1e-8)
-        assert rows["at_risk"].tolist() == [int((time[mask] >= t).sum()) for t in at]
-        assert (rows["median"] == km.median_survival_time_).all()
-        medians.append(km.median_survival_time_)
-    assert sum(np.isfinite(medians)) == 2  # the test covers a reached and an unreached median
-
-
-def test_kaplan_meier_down_to_zero_and_steps_match_lifelines() -> None:
-    time = np.array([0.5, 1.0, 1.0, 2.0, 2.5, 3.0, 4.0])
-    event = np.array([1, 1, 0, 1, 0, 1, 1])  # the last patient has the event: S drops to 0
-    table = kaplan_meier(time, event, None, [0.0, 1.0, 3.5, 4.0, 6.0])
-    km = KaplanMeierFitter().fit(time, event)
-    ci = km.confidence_interval_survival_function_
-    expected_ci = np.array([ci.loc[:t].iloc[-1].to_numpy() for t in table["time"]])
-    np.testing.assert_allclose(table["survival"], km.survival_function_at_times(table["time"]))
-    np.testing.assert_allclose(table[["lower", "upper"]], expected_ci, atol=1e-8)
-    assert table["at_risk"].tolist() == [7, 6, 1, 1, 0]
-    assert table["median"].iloc[0] == km.median_survival_time_ == 3.0  # S(3) = 0.268
-    steps, survival = kaplan_meier_steps(time, event)
-    np.testing.assert_array_equal(steps, km.timeline)
-    np.testing.assert_allclose(survival, km.survival_function_["KM_estimate"], atol=1e-12)
-
-
-def test_kaplan_meier_rejects_unsorted_times(small: Outcome) -> None:
-    t, e, _ = small
-    with pytest.raises(
-        EvaluationError, match=r"times must be finite, >= 0 and strictly increasing"
-    ):
-        kaplan_meier(t, e, None, [5.0, 1.0])
 
 
 # --- optimal cutpoint -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from msk1model.config import RunConfig, config_hash, load_config
 from msk1model.errors import DataError, ModelError
@@ -21,6 +22,7 @@ from msk1model.export import predict_frame
 from msk1model.pipeline import RunResult, run
 
 from .conftest import DEFAULT_CONFIG, TINY
+from .test_report import needs_chromium
 
 
 @pytest.fixture()
@@ -339,3 +341,49 @@ def test_report_recovers_the_simulated_msk1_effect_and_its_added_value(
     # (measured: coxnet +0.027, p 0.11; xgb_cox +0.011, p 0.54), but every family gains C
     for model in tiny_config.models:
         assert metrics[f"{model}.delta_test_harrell_c"] > 0.01
+
+
+@needs_chromium
+def test_run_report_opens_in_chromium_and_shows_its_kaplan_meier_plots(
+    result: RunResult, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from msk1model.evaluation.report import Figure, read_report, write_report
+
+    from .test_report import _chromium, _console_lines, _count_colour, _png
+
+    assert result.report_path is not None
+    report = result.report_path.resolve()
+    dom = _chromium(report, tmp_path, "--dump-dom")
+    assert 'data-figures="ok"' in dom.stdout and _console_lines(dom) == []
+    document = read_report(report.parent)
+    blank = _png(lambda ax: ax.set_axis_off())
+    without_km = dataclasses.replace(
+        document,
+        sections=tuple(
+            dataclasses.replace(
+                s,
+                items=tuple(
+                    Figure(b.caption, blank, b.name)
+                    if isinstance(b, Figure) and b.name.startswith("km_")
+                    else b
+                    for b in s.items
+                ),
+            )
+            for s in document.sections
+        ),
+    )
+    orange = (0xFF, 0x7F, 0x0E)  # matplotlib C1: the "high" group's curve and risk-table label
+    counts = []
+    for name, doc in (("report", document), ("without_km", without_km)):
+        page = write_report(doc, tmp_path / name) if name != "report" else report
+        shot = tmp_path / f"{name}.png"
+        window = ["--hide-scrollbars", "--force-device-scale-factor=1", "--window-size=1200,9000"]
+        done = _chromium(page, tmp_path, *window, f"--screenshot={shot}")
+        assert _console_lines(done) == []
+        with Image.open(shot) as image:
+            counts.append(_count_colour(np.asarray(image.convert("RGB")).astype(int), orange))
+    shown, control = counts
+    print("orange pixels with and without the KM figures:", counts)
+    assert shown - control > 1000, counts  # two KM plots' curves drawn in the page

@@ -25,9 +25,9 @@ from msk1model.data.synthetic import (
     make_synthetic_cohort,
 )
 from msk1model.errors import EvaluationError
+from msk1model.evaluation.calibration import calibration_groups
 from msk1model.evaluation.plots import (
     auc_plot,
-    calibration_groups,
     calibration_plot,
     decision_curve_plot,
     forest_plot,

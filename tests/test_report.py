@@ -357,7 +357,7 @@ def test_interrupted_write_keeps_the_previous_page(
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr("msk1model.evaluation.report.os.replace", failing_replace)
+    monkeypatch.setattr("msk1model.evaluation._report_io.os.replace", failing_replace)
     with pytest.raises(ExportError, match=r"could not be written to .*No space left on device"):
         write_report(km_doc, tmp_path)
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == before

@@ -1,16 +1,18 @@
-"""Calibration at a horizon: in the large, slope, and the smoothed ICI / E50 / E90.
+"""Calibration at a horizon: in the large, slope, the smoothed ICI / E50 / E90, and risk groups.
 
 Pure functions of test follow-up (years) and predicted survival ``S(t|x)`` at one horizon ``t``;
 the predicted event probability is ``F(t|x) = 1 - S(t|x)``. The slope and the smoothed curve
 follow Austin, Harrell & van Klaveren (Stat Med 2020): a Cox model of the test outcome, over the
 whole test follow-up, on the complementary log-log ``log(-log S(t|x))`` of the prediction. The
 Cox fits use lifelines' ``CoxPHFitter`` (Efron ties, no penalty); observed probabilities at ``t``
-use its Breslow baseline cumulative hazard read as a step function.
+use its Breslow baseline cumulative hazard read as a step function. :func:`calibration_groups`
+compares predicted risk with the Kaplan-Meier observed risk in groups of predicted risk.
 """
 
 from __future__ import annotations
 
 import warnings
+from statistics import NormalDist
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -21,6 +23,7 @@ from sksurv.nonparametric import SurvivalFunctionEstimator
 from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
 from msk1model.evaluation.horizons import clip_checked
+from msk1model.evaluation.km import _km_curve, _km_interval
 from msk1model.models import structured_y
 from msk1model.splines import KNOT_QUANTILES, rcs_basis
 
@@ -31,6 +34,7 @@ __all__ = [
     "CalibrationInTheLarge",
     "CalibrationWarning",
     "SmoothedCalibration",
+    "calibration_groups",
     "calibration_in_the_large",
     "calibration_slope",
     "integrated_calibration_index",
@@ -38,6 +42,10 @@ __all__ = [
 
 #: Exact 0 and 1 (no finite log-log) become the nearest floats inside (0, 1).
 _LOWEST, _HIGHEST = float(np.finfo(float).tiny), float(np.nextafter(1.0, 0.0))
+#: Normal quantile of the 95% interval of the observed risk in :func:`calibration_groups`. It is
+#: two ulp below lifelines' (scipy's) value used by :mod:`msk1model.evaluation.km`; kept so that
+#: the reported intervals stay bit-for-bit what they were.
+_Z95 = NormalDist().inv_cdf(0.975)
 #: Knot quantiles of Harrell's restricted cubic splines, as in ``Hmisc::rcspline.eval``.
 
 
@@ -183,6 +191,58 @@ def integrated_calibration_index(
     return SmoothedCalibration(
         float(gap.mean()), float(np.median(gap)), float(np.quantile(gap, 0.9)), 1.0 - s, observed
     )
+
+
+def calibration_groups(
+    survival_at_h: npt.ArrayLike,
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    horizon: float,
+    n_groups: int = 10,
+) -> pd.DataFrame:
+    """Predicted against Kaplan-Meier observed risk by ``horizon`` in groups of predicted risk.
+
+    Patients are sorted by predicted risk ``1 - S(h)`` and split into ``n_groups`` groups of
+    (near) equal size; ties may straddle a boundary so that sizes never differ by more than one.
+
+    Parameters
+    ----------
+    survival_at_h : array-like, shape (n,)
+        Predicted survival probability ``S(horizon | x_i)``.
+    time, event : array-like, shape (n,)
+        Follow-up (years) and event flags.
+    horizon : float
+        Years, > 0 and no later than the longest follow-up.
+    n_groups : int, default 10
+        Number of risk groups (deciles by default), 1 <= n_groups <= n.
+
+    Returns
+    -------
+    DataFrame, one row per group from lowest to highest risk
+        ``group`` (1..n_groups), ``n``, ``events`` (all events in follow-up), ``predicted`` (mean
+        ``1 - S(h)``), ``observed`` (``1 - KM(h)``) and its 95% interval ``observed_lower``,
+        ``observed_upper`` (exponential Greenwood; collapses to the estimate when KM(h) is 0 or 1).
+    """
+    t, e = check_outcome(time, event)
+    risk = 1.0 - check_survival(survival_at_h, (len(t), 1), "survival_at_h")[:, 0]
+    h = float(check_horizons(horizon, "horizon")[0])
+    if h > t.max():
+        raise EvaluationError(
+            f"horizon must lie within follow-up (<= {t.max():.4g} years), but got {h:.4g}. "
+            "Fix: choose an earlier horizon"
+        )
+    if not 1 <= n_groups <= len(t):
+        raise EvaluationError(
+            f"n_groups must be between 1 and the number of patients ({len(t)}) so that no group "
+            f"is empty, but got {n_groups}. Fix: use fewer groups"
+        )
+    rows = []
+    for k, idx in enumerate(np.array_split(np.argsort(risk, kind="stable"), n_groups), start=1):
+        s, lower, upper = _km_interval(_km_curve(t[idx], e[idx]), np.array([h]), _Z95)
+        observed = (1.0 - float(s[0]), 1.0 - float(upper[0]), 1.0 - float(lower[0]))
+        rows.append((k, len(idx), int(e[idx].sum()), float(risk[idx].mean()), *observed))
+    columns = ["group", "n", "events", "predicted", "observed", "observed_lower", "observed_upper"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _smoothed_observed(

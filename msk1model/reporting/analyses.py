@@ -29,17 +29,16 @@ from msk1model.evaluation.biomarker import (
     node_groups,
     proportional_hazards_test,
 )
-from msk1model.evaluation.bootstrap import optimism_corrected, survival_scores
 from msk1model.evaluation.cutpoints import (
     CutpointInterval,
     OptimalCutpoint,
     bootstrap_cutpoint_ci,
     cutpoint_groups,
-    kaplan_meier,
-    logrank_test,
     optimal_cutpoint,
 )
 from msk1model.evaluation.horizons import clip_horizons
+from msk1model.evaluation.km import kaplan_meier, logrank_test
+from msk1model.evaluation.optimism import optimism_corrected, survival_scores
 from msk1model.evaluation.uncertainty import ModelPredictions, TestSet, bootstrap_test_metrics
 from msk1model.models import Design, DesignSpec, make_model
 from msk1model.splitting import Split

@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from msk1model.config import RunConfig, config_hash
 from msk1model.data.cohort import Cohort
 from msk1model.evaluation import plots
+from msk1model.evaluation.calibration import calibration_groups
 from msk1model.evaluation.report import Figure, KeyValues, ReportDocument, Section, Table, Text
 from msk1model.evaluation.scorecard import horizon_label
 from msk1model.evaluation.timedep import time_dependent_auc
@@ -291,6 +292,7 @@ def _performance_section(config: RunConfig, a: Analyses, selected: ModelOutcome)
                 a.optimism,
             )
         )
+        items.append(_optimism_figure(a, selected))
     if a.test_set is not None:
         items.extend(_calibration_figures(a, selected))
         items.append(_auc_figure(a, selected))
@@ -357,9 +359,7 @@ def _calibration_figures(a: Analyses, selected: ModelOutcome) -> list[Figure]:
     out = []
     n_groups = int(np.clip(test.event.sum() // 10, 3, 10))
     for j, (h, clipped) in enumerate(zip(test.horizons, test.clipped, strict=True)):
-        groups = plots.calibration_groups(
-            pred.survival[:, j], test.time, test.event, clipped, n_groups
-        )
+        groups = calibration_groups(pred.survival[:, j], test.time, test.event, clipped, n_groups)
         ax = plots.calibration_plot(
             groups["predicted"],
             groups["observed"],
@@ -386,6 +386,36 @@ def _auc_figure(a: Analyses, selected: ModelOutcome) -> Figure:
             )
             curves[f"{p.model} {p.feature_set}"] = (grid, auc.auc)
     return _figure("auc", "Time-dependent AUC on the test set", plots.auc_plot(curves))
+
+
+def _optimism_figure(a: Analyses, selected: ModelOutcome) -> Figure:
+    """Apparent, optimism-corrected and test-set (with its 95% CI) value of each metric."""
+    assert a.optimism is not None
+    rows = []
+    for r in a.optimism.itertuples():
+        rows += [
+            {"metric": r.metric, "model": "apparent (training)", "estimate": r.apparent},
+            {"metric": r.metric, "model": "optimism-corrected", "estimate": r.corrected},
+        ]
+    if a.intervals is not None:
+        mine = a.intervals[
+            (a.intervals["model"] == selected.model_name)
+            & (a.intervals["feature_set"] == selected.feature_set)
+            & a.intervals["metric"].isin(set(a.optimism["metric"]))
+        ]
+        rows += [
+            {
+                "metric": r.metric,
+                "model": "test set (95% CI)",
+                "estimate": r.estimate,
+                "lower": r.lower,
+                "upper": r.upper,
+            }
+            for r in mine.itertuples()
+        ]
+    frame = pd.DataFrame(rows, columns=["metric", "model", "estimate", "lower", "upper"])
+    caption = f"Selected model ({selected.model_name}): apparent, optimism-corrected and test set"
+    return _figure("optimism", caption, plots.metrics_ci_plot(frame))
 
 
 def _figure(name: str, caption: str, ax: Axes) -> Figure:
