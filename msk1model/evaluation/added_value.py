@@ -8,7 +8,7 @@ scale (does acting on the model's risk at a threshold do more good than harm?). 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +17,8 @@ from scipy import stats
 
 from msk1model.errors import DataError, EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
-
-if TYPE_CHECKING:
-    from lifelines import CoxPHFitter
+from msk1model.evaluation._cox import fit_cox
+from msk1model.evaluation.km import _km_curve
 
 __all__ = ["LRT", "TREAT_ALL", "TREAT_NONE", "decision_curve", "likelihood_ratio_test"]
 
@@ -78,15 +77,16 @@ def likelihood_ratio_test(
     base, extra = list(base_covariates), list(added)
     _check_covariates(base, extra, time_col, event_col)
     frame = _complete_rows(table, time_col, event_col, base + extra)
-    ll_base = _fit(frame[[*base, time_col, event_col]], time_col, event_col).log_likelihood_
-    ll_full = _fit(frame, time_col, event_col).log_likelihood_
-    statistic = 2.0 * (float(ll_full) - float(ll_base))
+    what = "a Cox model of the likelihood-ratio test"
+    ll_base = fit_cox(frame[[*base, time_col, event_col]], time_col, event_col, what)
+    ll_full = fit_cox(frame, time_col, event_col, what)
+    statistic = 2.0 * (float(ll_full.log_likelihood_) - float(ll_base.log_likelihood_))
     return LRT(
         statistic=statistic,
         df=len(extra),
         p_value=float(stats.chi2.sf(statistic, len(extra))),
-        loglik_base=float(ll_base),
-        loglik_full=float(ll_full),
+        loglik_base=float(ll_base.log_likelihood_),
+        loglik_full=float(ll_full.log_likelihood_),
         n=len(frame),
         n_events=int(frame[event_col].sum()),
     )
@@ -128,24 +128,6 @@ def _complete_rows(
         )
     check_outcome(frame[time_col].to_numpy(), frame[event_col].to_numpy(), (time_col, event_col))
     return frame.reset_index(drop=True)
-
-
-def _fit(frame: pd.DataFrame, time_col: str, event_col: str) -> CoxPHFitter:
-    """Unpenalised Cox model of ``time_col``/``event_col`` on the other columns of ``frame``."""
-    # imported here: lifelines takes ~1.5 s to import and only these fits need it
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
-
-    # tighter than lifelines' default stop, which can leave the log-likelihood short of its max
-    options = {"precision": 1e-14, "r_precision": 1e-14}
-    try:
-        return CoxPHFitter().fit(frame, time_col, event_col, fit_options=options)
-    except ConvergenceError as exc:
-        raise EvaluationError(
-            f"a Cox model of the likelihood-ratio test did not converge on "
-            f"{[c for c in frame.columns if c not in (time_col, event_col)]} "
-            f"({str(exc).splitlines()[0]}). Fix: drop collinear or constant covariates"
-        ) from None
 
 
 def decision_curve(
@@ -216,14 +198,9 @@ def _net_benefit(
 
 
 def _kaplan_meier_at(time: np.ndarray, event: np.ndarray, horizon: float) -> float:
-    """Kaplan-Meier survival at ``horizon`` (years): product over event times ``<= horizon``.
-
-    Events at a time precede censorings at that time (the usual convention), and the estimate
-    is carried forward past the last follow-up.
-    """
-    event_times, deaths = np.unique(time[event & (time <= horizon)], return_counts=True)
-    at_risk = len(time) - np.searchsorted(np.sort(time), event_times, side="left")
-    return float(np.prod(1.0 - deaths / at_risk))
+    """Kaplan-Meier survival at ``horizon`` (years), carried forward past the last follow-up."""
+    curve = _km_curve(time, event)
+    return float(curve.survival[curve.step([horizon])[0]])
 
 
 def _check_decision_inputs(

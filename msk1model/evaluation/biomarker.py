@@ -20,6 +20,7 @@ from scipy import stats
 
 from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import check_outcome
+from msk1model.evaluation._cox import fit_cox
 
 if TYPE_CHECKING:
     from lifelines import CoxPHFitter
@@ -305,25 +306,13 @@ def _fit_cox(
     data: pd.DataFrame, time_col: str, event_col: str, columns: list[str], what: str
 ) -> CoxPHFitter:
     """Unpenalised Cox model (lifelines, Efron ties) of the outcome on ``columns``."""
-    # imported here: lifelines takes ~1.5 s to import and only these fits need it
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
-
     if not data[event_col].any():
         raise EvaluationError(
             f"{what} needs at least one event, but its {len(data)} patients have none. Fix: "
             "analyse a larger group"
         )
-    frame = data[[*columns, time_col, event_col]]
-    # lifelines' default stop can leave coefficients ~1e-6 short of the maximum; go to the end
-    options = {"precision": 1e-14, "r_precision": 1e-14}
-    try:
-        return CoxPHFitter().fit(frame, time_col, event_col, fit_options=options)
-    except ConvergenceError as exc:
-        raise EvaluationError(
-            f"{what} did not converge ({str(exc).splitlines()[0]}). Fix: check for a covariate "
-            "that is constant or separates the events in this group"
-        ) from None
+    fix = "check for a covariate that is constant or separates the events in this group"
+    return fit_cox(data[[*columns, time_col, event_col]], time_col, event_col, what, fix)
 
 
 def _complete(table: pd.DataFrame, columns: list[str], caller: str) -> pd.DataFrame:

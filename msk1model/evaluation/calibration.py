@@ -22,6 +22,7 @@ from sksurv.nonparametric import SurvivalFunctionEstimator
 
 from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
+from msk1model.evaluation._cox import fit_cox
 from msk1model.evaluation.horizons import clip_checked
 from msk1model.evaluation.km import _km_curve, _km_interval
 from msk1model.models import structured_y
@@ -285,18 +286,6 @@ def _frame(x: np.ndarray) -> pd.DataFrame:
 
 def _fit_cox(covariates: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> CoxPHFitter:
     """Unpenalised Cox model (lifelines, Efron ties) of the outcome on ``covariates``."""
-    # imported here: lifelines takes ~1.5 s to import and only these fits need it
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
-
     frame = covariates.assign(time=time, event=event.astype(int))
-    # lifelines' default stop (Newton decrement or step < 1e-7) skips the last step, which can
-    # leave the coefficients ~1e-6 short of the maximum; one more step costs little
-    options = {"precision": 1e-14, "r_precision": 1e-14}
-    try:
-        return CoxPHFitter().fit(frame, "time", "event", fit_options=options)
-    except ConvergenceError as exc:
-        raise EvaluationError(
-            f"the calibration Cox model did not converge ({str(exc).splitlines()[0]}). Fix: check "
-            "for predictions that separate events perfectly or take very few values"
-        ) from None
+    fix = "check for predictions that separate events perfectly or take very few values"
+    return fit_cox(frame, "time", "event", "the calibration Cox model", fix)

@@ -124,7 +124,7 @@ def bootstrap_test_metrics(
     ]
     deltas = []
     for key, p in keys.items():
-        base_key = _key(ModelPredictions(p.model, baseline, p.risk, p.survival))
+        base_key = f"{p.model}|{baseline}"
         if p.feature_set == baseline or base_key not in keys:
             continue
         for metric, value in full[key].items():

@@ -28,7 +28,7 @@ import pandas as pd
 from msk1model.errors import ModelError
 from msk1model.splines import KNOT_QUANTILES, rcs_basis, rcs_knots
 
-__all__ = ["Design", "DesignSpec", "DesignWarning"]
+__all__ = ["Design", "DesignSpec", "DesignWarning", "Transform"]
 
 Transform = Literal["none", "log2", "zscore"]
 

@@ -8,6 +8,7 @@ the data cannot support (too few events, a constant column) becomes a note, not 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from msk1model.evaluation.km import kaplan_meier, logrank_test
 from msk1model.evaluation.optimism import optimism_corrected, survival_scores
 from msk1model.evaluation.uncertainty import ModelPredictions, TestSet, bootstrap_test_metrics
 from msk1model.models import Design, DesignSpec, make_model
+from msk1model.models.design import Transform
 from msk1model.splitting import Split
 
 if TYPE_CHECKING:
@@ -114,14 +116,11 @@ def _analysis_table(cohort: Cohort, design: DesignSpec) -> pd.DataFrame:
     """time, event, the clinical covariates as numeric design columns, then the biomarker on the
     scale the models use (log2 when configured; a z-score or spline does not change HR per SD)."""
     clinical = Design(list(cohort.covariates), design).fit(cohort.table)
-    marker_design = Design(
-        [cohort.biomarker], DesignSpec(cohort.biomarker, design.transform, design.offset)
-    ).fit(cohort.table)
-    frame = clinical.transform(cohort.table)
-    marker = marker_design.transform(cohort.table)
-    if design.transform == "zscore":  # report per SD/IQR of the measured values
-        marker = cohort.table[[cohort.biomarker]].astype(float)
-    return pd.concat([cohort.table[["time", "event"]], frame, marker], axis=1)
+    # log2 as the models see it; a z-score is left out: HRs are per SD of the measured values
+    transform: Transform = "log2" if design.transform == "log2" else "none"
+    marker = Design([cohort.biomarker], DesignSpec(cohort.biomarker, transform, design.offset))
+    parts = [clinical.transform(cohort.table), marker.fit(cohort.table).transform(cohort.table)]
+    return pd.concat([cohort.table[["time", "event"]], *parts], axis=1)
 
 
 def _biomarker(
@@ -209,18 +208,10 @@ def _subgroups(config: RunConfig, cohort: Cohort, design: DesignSpec) -> ERInter
         config.split,
         config.seed,
     )
-    spec = DesignSpec(categorical=tuple(c for c in design.categorical if c in covariates))
-    frame = _analysis_table(
-        Cohort(
-            broad.table,
-            broad.id_column,
-            broad.biomarker,
-            tuple(covariates),
-            broad.source,
-            broad.flow,
-        ),
-        DesignSpec(None, design.transform, design.offset, categorical=spec.categorical),
-    ).assign(**{column: broad.table[column].astype(float)})
+    without_column = dataclasses.replace(broad, covariates=tuple(covariates))
+    frame = _analysis_table(without_column, design).assign(
+        **{column: broad.table[column].astype(float)}
+    )
     marker = str(frame.columns[-2])
     clinical = [c for c in frame.columns if c not in ("time", "event", marker, column)]
     return er_interaction(frame, "time", "event", marker, column, clinical)
