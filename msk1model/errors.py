@@ -1,18 +1,30 @@
-"""One exception hierarchy for msk1model.
+"""One exception hierarchy and one warning hierarchy for msk1model.
 
 Every message says what is wrong, which rule it breaks, what was found and how to fix it.
-Each child also subclasses the matching built-in so callers may catch ``ValueError`` etc.
+Each error also subclasses the matching built-in so callers may catch ``ValueError`` etc.; every
+warning is a :class:`Msk1ModelWarning`, so ``warnings.simplefilter("error", Msk1ModelWarning)``
+turns all of them into errors at once.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BiomarkerWarning",
+    "BootstrapWarning",
+    "CalibrationWarning",
     "ConfigError",
     "DataError",
+    "DataWarning",
+    "DesignWarning",
     "EvaluationError",
     "ExportError",
+    "HorizonWarning",
     "ModelError",
     "Msk1ModelError",
+    "Msk1ModelWarning",
+    "NumericalWarning",
+    "OutcomeError",
+    "ScorecardWarning",
     "TrackingError",
 ]
 
@@ -29,6 +41,10 @@ class DataError(Msk1ModelError, ValueError):
     """The cohort table breaks a data rule (missing column, bad times, bad events, ...)."""
 
 
+class OutcomeError(Msk1ModelError, ValueError):
+    """A survival outcome ``y`` is malformed (not a structured (event, time) array)."""
+
+
 class ModelError(Msk1ModelError, RuntimeError):
     """A model could not be built, fitted or used (unknown kind, failed fit, non-finite output)."""
 
@@ -43,3 +59,39 @@ class TrackingError(Msk1ModelError, RuntimeError):
 
 class ExportError(Msk1ModelError, RuntimeError):
     """An exported predictor could not be written, registered or loaded."""
+
+
+class Msk1ModelWarning(UserWarning):
+    """Root of every warning msk1model issues: the run goes on, but something needs a look."""
+
+
+class DataWarning(Msk1ModelWarning):
+    """The cohort is usable but weak (few events per variable, heavy censoring, ...)."""
+
+
+class DesignWarning(Msk1ModelWarning):
+    """A feature could not be encoded as asked for some rows (e.g. an unseen category)."""
+
+
+class NumericalWarning(Msk1ModelWarning):
+    """A fit is numerically fragile: constant or collinear columns, separation, non-convergence."""
+
+
+class HorizonWarning(Msk1ModelWarning):
+    """A horizon lies outside the follow-up; it was clipped to the nearest time it is defined."""
+
+
+class CalibrationWarning(Msk1ModelWarning):
+    """Predicted survival of exactly 0 or 1 was moved inside (0, 1) for the log-log transform."""
+
+
+class BiomarkerWarning(Msk1ModelWarning):
+    """Patients were left out of a biomarker analysis for missing values."""
+
+
+class BootstrapWarning(Msk1ModelWarning):
+    """Some bootstrap replicates were undefined and left out of a summary."""
+
+
+class ScorecardWarning(Msk1ModelWarning):
+    """A test-set metric could not be computed and is reported as NaN."""

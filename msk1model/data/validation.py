@@ -16,7 +16,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from msk1model.errors import DataError
+from msk1model.errors import DataError, DataWarning
 
 __all__ = [
     "EXTREME_ROBUST_Z",
@@ -49,10 +49,6 @@ EXTREME_ROBUST_Z = 5.0
 #: MAD (and mean absolute deviation) to SD for normal data.
 _MAD_TO_SD = 1.4826
 _MEAN_AD_TO_SD = 1.2533
-
-
-class DataWarning(UserWarning):
-    """The cohort is usable but weak (few events per variable, heavy censoring, ...)."""
 
 
 def check_columns(table: pd.DataFrame, required: Iterable[str], source: str) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from msk1model.errors import EvaluationError
+from msk1model.errors import BiomarkerWarning, EvaluationError
 from msk1model.evaluation._checks import check_outcome
 from msk1model.evaluation._cox import fit_cox
 
@@ -38,10 +38,6 @@ __all__ = [
 _Z95 = float(stats.norm.ppf(0.975))
 _SUMMARY = ["n", "mean", "sd", "median", "q1", "q3", "min", "max"]
 _FIT_COLUMNS = ["hr", "lower", "upper", "p", "n", "events", "coef", "se"]
-
-
-class BiomarkerWarning(UserWarning):
-    """Patients were left out of a biomarker analysis for missing values."""
 
 
 @dataclass(frozen=True)

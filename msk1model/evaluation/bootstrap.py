@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from msk1model.errors import EvaluationError, ModelError
+from msk1model.errors import BootstrapWarning, EvaluationError, ModelError
 from msk1model.evaluation._checks import check_outcome
 
 __all__ = [
@@ -46,10 +46,6 @@ Statistic: TypeAlias = Callable[[np.ndarray], Mapping[str, float]]
 UNDEFINED = (EvaluationError, ModelError)
 #: Replicates per worker task: enough to amortise the task overhead, few enough to balance.
 _CHUNKS_PER_WORKER = 4
-
-
-class BootstrapWarning(UserWarning):
-    """Some bootstrap replicates were undefined and left out of a summary."""
 
 
 def bootstrap_replicates(

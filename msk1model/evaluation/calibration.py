@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 from sksurv.nonparametric import SurvivalFunctionEstimator
 
-from msk1model.errors import EvaluationError
+from msk1model.errors import CalibrationWarning, EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
 from msk1model.evaluation._cox import fit_cox
 from msk1model.evaluation.horizons import clip_checked
@@ -48,10 +48,6 @@ _LOWEST, _HIGHEST = float(np.finfo(float).tiny), float(np.nextafter(1.0, 0.0))
 #: the reported intervals stay bit-for-bit what they were.
 _Z95 = NormalDist().inv_cdf(0.975)
 #: Knot quantiles of Harrell's restricted cubic splines, as in ``Hmisc::rcspline.eval``.
-
-
-class CalibrationWarning(UserWarning):
-    """Predicted survival of exactly 0 or 1 was moved inside (0, 1) for the log-log transform."""
 
 
 class CalibrationInTheLarge(NamedTuple):

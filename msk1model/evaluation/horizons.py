@@ -16,14 +16,10 @@ import warnings
 import numpy as np
 import numpy.typing as npt
 
-from msk1model.errors import EvaluationError
+from msk1model.errors import EvaluationError, HorizonWarning
 from msk1model.evaluation._checks import check_horizons
 
 __all__ = ["HorizonWarning", "clip_horizons"]
-
-
-class HorizonWarning(UserWarning):
-    """A horizon lies outside the follow-up; it was clipped to the nearest time it is defined."""
 
 
 def administratively_censor(

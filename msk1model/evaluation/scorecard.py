@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from msk1model.errors import EvaluationError
+from msk1model.errors import EvaluationError, ScorecardWarning
 from msk1model.evaluation.calibration import (
     calibration_in_the_large,
     calibration_slope,
@@ -39,10 +39,6 @@ __all__ = ["ScorecardWarning", "horizon_label", "score_test_set"]
 T = TypeVar("T")
 IBS_GRID_POINTS = 100
 DCAL_GRID_POINTS = 200
-
-
-class ScorecardWarning(UserWarning):
-    """A test-set metric could not be computed and is reported as NaN."""
 
 
 def horizon_label(horizon: float) -> str:

@@ -7,14 +7,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from msk1model.errors import NumericalWarning
+
 __all__ = ["NumericalWarning", "warn_degenerate_columns"]
 
 #: Smallest singular value, relative to the largest, below which columns count as collinear.
 COLLINEAR_RTOL = 1e-7
-
-
-class NumericalWarning(UserWarning):
-    """A fit is numerically fragile: constant or collinear columns, separation, non-convergence."""
 
 
 def warn_degenerate_columns(D: pd.DataFrame, columns: list[str], kind: str) -> None:

@@ -25,16 +25,12 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 
-from msk1model.errors import ModelError
+from msk1model.errors import DesignWarning, ModelError
 from msk1model.splines import KNOT_QUANTILES, rcs_basis, rcs_knots
 
 __all__ = ["Design", "DesignSpec", "DesignWarning", "Transform"]
 
 Transform = Literal["none", "log2", "zscore"]
-
-
-class DesignWarning(UserWarning):
-    """A feature could not be encoded as asked for some rows (e.g. an unseen category)."""
 
 
 @dataclass(frozen=True)
