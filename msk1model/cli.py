@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from msk1model import __version__, interrupts
 from msk1model.errors import Msk1ModelError
+
+if TYPE_CHECKING:
+    from msk1model.results import RunResult
 
 __all__ = ["main"]
 
@@ -159,16 +163,28 @@ def _train(config_path: str, overrides: Sequence[str]) -> int:
     return 0
 
 
-def _print_summary(console: Console, result: object) -> None:
-    from msk1model.pipeline import RunResult
+def _print_summary(console: Console, result: RunResult) -> None:
+    from msk1model.scores import horizon_label
 
-    assert isinstance(result, RunResult)
-    table = Table(title=f"msk1model train: {result.cohort.source}")
+    h = horizon_label(result.horizon)
     summary = result.summary()
-    for column in summary.columns:
+    table = Table(title=f"msk1model train: {result.cohort.source}")
+    columns = {
+        "model": lambda r: r.model,
+        "features": lambda r: r.features,
+        "cv_harrell_c": lambda r: f"{r.cv_harrell_c:.3f}±{r.cv_harrell_c_sd:.3f}",
+        "cv_uno_c": lambda r: f"{r.cv_uno_c:.3f}±{r.cv_uno_c_sd:.3f}",
+        "test_harrell_c": lambda r: str(round(r.test_harrell_c, 3)),
+        "test_uno_c": lambda r: str(round(r.test_uno_c, 3)),
+        f"test_auc_{h}": lambda r: str(round(r.test_auc, 3)),
+        f"test_ipa_{h}": lambda r: str(round(r.test_ipa, 3)),
+        f"cal_slope_{h}": lambda r: str(round(r.calibration_slope, 2)),
+        "selected": lambda r: "yes" if r.selected else "",
+    }
+    for column in columns:
         table.add_column(column)
     for row in summary.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(cell(row) for cell in columns.values()))
     console.print(table)
     flow = result.cohort.flow[-1]
     console.print(
@@ -257,7 +273,7 @@ def _report(run_id: str, out: str, tracking_uri: str | None) -> int:
     import mlflow
 
     from msk1model.config import TrackingConfig
-    from msk1model.evaluation.report import read_report, write_report
+    from msk1model.report import read_report, write_report
     from msk1model.tracking import download_report, resolve_tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri or resolve_tracking_uri(TrackingConfig()))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from msk1model.errors import ExportError
 from msk1model.models import SurvivalModel, load_model
+from msk1model.results import Registration
 
 __all__ = [
     "Msk1Predictor",
-    "Registration",
     "horizon_column",
     "log_predictor",
     "predict_frame",
@@ -89,13 +88,13 @@ def log_predictor(
     meta: dict[str, Any],
 ) -> str:
     """Log the predictor in the active run; return its model URI."""
-    example = example[model.features].apply(
+    example = example[model.features_].apply(
         lambda c: c.astype(float) if pd.api.types.is_numeric_dtype(c) else c
     )
     output = infer_signature(example, predict_frame(model, example, horizons)).outputs
     # Feature types are "any": an integer column (grade 2) or one with gaps (NaN) must be accepted;
     # the predictor itself checks that every feature is numeric.
-    inputs = Schema([ColSpec(AnyType(), name) for name in model.features])
+    inputs = Schema([ColSpec(AnyType(), name) for name in model.features_])
     signature = ModelSignature(inputs=inputs, outputs=output)
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = Path(tmp) / PREDICTOR_META
@@ -119,29 +118,21 @@ def _clean_package_copy(target: Path) -> Path:
     return target
 
 
-@dataclass(frozen=True)
-class Registration:
-    """Outcome of registering a predictor version."""
-
-    name: str
-    version: str
-    promoted: bool
-    previous_champion: str | None
-    reason: str
-
-
 def register_predictor(
     model_uri: str,
     name: str,
     alias: str,
     metrics: dict[str, float],
+    *,
     champion_metric: str,
+    higher_is_better: bool = True,
     tags: dict[str, str],
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``name``; move ``alias`` if it is better.
 
-    The version carries every metric as a ``metric.<name>`` tag; it becomes the champion when no
-    champion exists or its ``champion_metric`` is higher than the champion's.
+    The version carries every metric (MLflow names, from :func:`msk1model.tracking.mlflow_metrics`)
+    as a ``metric.<name>`` tag; it becomes the champion when no champion exists or its
+    ``champion_metric`` beats the champion's (higher, or lower when not ``higher_is_better``).
     """
     client = MlflowClient()
     try:
@@ -152,7 +143,9 @@ def register_predictor(
         }.items():
             client.set_model_version_tag(name, version, key, value)
         previous = _current_alias(client, name, alias)
-        promoted, reason = _is_better(client, name, previous, metrics, champion_metric)
+        promoted, reason = _is_better(
+            client, name, previous, metrics[champion_metric], champion_metric, higher_is_better
+        )
         if promoted:
             client.set_registered_model_alias(name, alias, version)
     except MlflowException as exc:
@@ -168,9 +161,13 @@ def _current_alias(client: MlflowClient, name: str, alias: str) -> str | None:
 
 
 def _is_better(
-    client: MlflowClient, name: str, previous: str | None, metrics: dict[str, float], metric: str
+    client: MlflowClient,
+    name: str,
+    previous: str | None,
+    new: float,
+    metric: str,
+    higher_is_better: bool,
 ) -> tuple[bool, str]:
-    new = metrics[metric]
     if previous is None:
         return True, f"no previous champion; {metric}={new:.4f}"
     tags = client.get_model_version(name, previous).tags
@@ -178,6 +175,7 @@ def _is_better(
     if old_text is None:
         return True, f"champion v{previous} has no {metric}; replaced"
     old = float(old_text)
-    if new > old:
-        return True, f"{metric} {new:.4f} > champion v{previous} {old:.4f}"
-    return False, f"{metric} {new:.4f} <= champion v{previous} {old:.4f}; champion kept"
+    better, worse = (">", "<=") if higher_is_better else ("<", ">=")
+    if (new > old) if higher_is_better else (new < old):
+        return True, f"{metric} {new:.4f} {better} champion v{previous} {old:.4f}"
+    return False, f"{metric} {new:.4f} {worse} champion v{previous} {old:.4f}; champion kept"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from msk1model.outcome import as_y
+
 __all__ = ["Split", "make_split"]
 
 
@@ -22,11 +24,13 @@ class Split:
     folds: tuple[tuple[np.ndarray, np.ndarray], ...]
 
 
-def make_split(event: np.ndarray, test_size: float, cv_folds: int, seed: int) -> Split:
+def make_split(y: np.ndarray, *, test_size: float, cv_folds: int, seed: int) -> Split:
     """Hold out ``test_size`` of patients and cut the rest into ``cv_folds`` folds.
 
-    Both steps stratify on the event indicator so each part has the cohort's event rate.
+    Both steps stratify on the event indicator of the outcome ``y`` (structured (event, time),
+    see :mod:`msk1model.outcome`) so each part has the cohort's event rate.
     """
+    event = as_y(y)["event"]
     positions = np.arange(len(event))
     train, test = train_test_split(
         positions, test_size=test_size, stratify=event, random_state=seed, shuffle=True

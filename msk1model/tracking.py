@@ -8,10 +8,14 @@ Layout of one ``msk1model train``:
 * one child run per model and feature set (``msk1model.role=model``) with the best
   hyperparameters (``hp.*``), CV and test metrics, the tuning trials table and the model state;
 * one grandchild run per Optuna trial (``msk1model.role=trial``) when ``tracking.log_trials``.
+
+Scores arrive as tidy tables (:mod:`msk1model.scores`); :func:`mlflow_metrics` is the one place
+where a score row becomes an MLflow metric name.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -20,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 import optuna
@@ -32,14 +36,25 @@ from mlflow.tracking import MlflowClient
 from msk1model.config import RunConfig, TrackingConfig, config_hash
 from msk1model.data.cohort import Cohort
 from msk1model.errors import TrackingError
+from msk1model.scores import (
+    CV_METRICS,
+    DIRECTIONS,
+    TEST_METRICS,
+    TEST_METRICS_PER_HORIZON,
+    horizon_label,
+    score_frame,
+)
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "TRACKED_PACKAGES",
+    "champion_metrics",
     "child_run",
     "download_report",
     "log_model_result",
+    "log_parent_metrics",
     "log_report",
+    "mlflow_metrics",
     "parent_run",
     "provenance_tags",
     "resolve_tracking_uri",
@@ -62,6 +77,59 @@ TRACKED_PACKAGES = (
     "lifelines",
     "pydantic",
 )
+
+
+RunLevel = Literal["model", "train"]
+
+
+def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
+    """Score rows as MLflow metrics ``{name: value}``, named for a ``model`` or ``train`` run.
+
+    On a model (child) run: ``<stage>_<metric>[_<horizon>][_<statistic>]``, e.g.
+    ``test_harrell_c``, ``test_auc_5y``, ``cv_uno_c_sd``, ``test_d_calibration_p``; the tuning
+    counts keep their names (``n_trials``). On the train (parent) run the same prefixed with the
+    model and feature set (``coxnet.clinical_msk1.test_auc_5y``); deltas and optimism-corrected
+    values with the model (``coxnet.delta_test_harrell_c_lower``,
+    ``xgb_cox.optimism_corrected_harrell_c``); the biomarker analyses with ``biomarker.``
+    (``biomarker.hr_per_sd_multivariable_lower``, ``biomarker.lrt_p``).
+    """
+    out: dict[str, float] = {}
+    for row in scores.itertuples(index=False):
+        horizon = "" if math.isnan(row.horizon) else f"_{horizon_label(row.horizon)}"
+        statistic = "" if row.statistic == "value" else f"_{row.statistic}"
+        own = f"{row.stage}_{row.metric}{horizon}{statistic}"
+        if row.stage == "tuning":
+            own = str(row.metric)
+        if row.stage == "biomarker":
+            name = f"biomarker.{row.metric}{statistic}"
+        elif run == "model" or row.stage in ("delta_cv", "delta_test", "optimism_corrected"):
+            prefix = "" if run == "model" else f"{row.model}."
+            name = prefix + own
+        else:
+            name = f"{row.model}.{feature_set_key(str(row.feature_set))}.{own}"
+        out[name] = float(row.value)
+    return out
+
+
+def feature_set_key(feature_set: str) -> str:
+    """MLflow-safe key of a feature set (``clinical+msk1`` -> ``clinical_msk1``)."""
+    return feature_set.replace("+", "_")
+
+
+def champion_metrics(horizons: list[float]) -> dict[str, Literal["maximize", "minimize"]]:
+    """Model-run metric names that can choose a champion, and which way is better."""
+    rows: list[dict[str, Any]] = [
+        {"stage": "cv", "metric": m, "statistic": "mean", "value": 0.0} for m in CV_METRICS
+    ]
+    rows += [{"stage": "test", "metric": m, "value": 0.0} for m in TEST_METRICS]
+    rows += [
+        {"stage": "test", "metric": m, "horizon": h, "value": 0.0}
+        for m in TEST_METRICS_PER_HORIZON
+        for h in horizons
+    ]
+    frame = score_frame(r for r in rows if r["metric"] in DIRECTIONS)
+    names = mlflow_metrics(frame, run="model")
+    return {name: DIRECTIONS[metric] for name, metric in zip(names, frame["metric"], strict=True)}
 
 
 def resolve_tracking_uri(tracking: TrackingConfig) -> str:
@@ -188,13 +256,13 @@ def child_run(model_name: str, kind: str, feature_set: str, features: list[str])
 
 def log_model_result(
     best_params: Mapping[str, Any],
-    metrics: Mapping[str, float],
+    scores: pd.DataFrame,
     trials: pd.DataFrame,
     model_dir: Path,
 ) -> None:
-    """Log the best hyperparameters, metrics, trials table and model state to the active run."""
+    """Log the best hyperparameters, scores, trials table and model state to the active run."""
     mlflow.log_params({f"hp.{k}": v for k, v in best_params.items()})
-    mlflow.log_metrics(dict(metrics))
+    mlflow.log_metrics(mlflow_metrics(scores, run="model"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trials.csv"
         trials.to_csv(path, index=False)
@@ -222,9 +290,9 @@ def download_report(run_id: str, destination: Path) -> Path:
     return Path(path)
 
 
-def log_parent_metrics(metrics: Mapping[str, float]) -> None:
-    """Metrics of the whole run (per-model summaries, added value of MSK1)."""
-    mlflow.log_metrics(dict(metrics))
+def log_parent_metrics(scores: pd.DataFrame) -> None:
+    """Scores of the whole run (per-model headlines, added value of MSK1, report headlines)."""
+    mlflow.log_metrics(mlflow_metrics(scores, run="train"))
 
 
 def trial_logger(enabled: bool) -> list[Any]:
@@ -245,12 +313,15 @@ def trial_logger(enabled: bool) -> list[Any]:
 
 
 def _trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
-    out = {"objective": float(trial.value or 0.0)}
-    for name in ("harrell_c", "uno_c"):
+    rows: list[dict[str, Any]] = [
+        {"stage": "tuning", "metric": "objective", "value": float(trial.value or 0.0)}
+    ]
+    for name in CV_METRICS:
         folds = trial.user_attrs.get(f"fold_{name}", [])
         if folds:
-            out[f"cv_{name}_mean"] = float(sum(folds) / len(folds))
-    return out
+            mean = float(sum(folds) / len(folds))
+            rows.append({"stage": "cv", "metric": name, "statistic": "mean", "value": mean})
+    return mlflow_metrics(score_frame(rows), run="model")
 
 
 def runs_in_state(experiment_id: str, state: str) -> list[str]:

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from sklearn.base import clone
 
 from msk1model import interrupts
 from msk1model.config import CategoricalParam, FloatParam, IntParam, ModelConfig, TuningConfig
 from msk1model.errors import ModelError, Msk1ModelError
 from msk1model.evaluation import harrell_c, uno_c
-from msk1model.models import DesignSpec, make_model, structured_y
+from msk1model.models import DesignSpec, SurvivalModel, make_model
+from msk1model.scores import CV_METRICS, score_frame
 
 __all__ = ["CVScores", "TuningResult", "cross_validate", "suggest_params", "tune"]
 
@@ -36,14 +38,17 @@ class CVScores:
     harrell_c: tuple[float, ...]
     uno_c: tuple[float, ...]
 
-    def summary(self) -> dict[str, float]:
-        """``cv_<metric>_mean`` and ``cv_<metric>_sd`` (SD with ddof=1 across folds)."""
-        out: dict[str, float] = {}
-        for name in ("harrell_c", "uno_c"):
+    def table(self) -> pd.DataFrame:
+        """Score rows of stage ``cv``: each metric's ``mean`` and ``sd`` (ddof=1) over folds."""
+        rows = []
+        for name in CV_METRICS:
             values = np.asarray(getattr(self, name))
-            out[f"cv_{name}_mean"] = float(values.mean())
-            out[f"cv_{name}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        return out
+            sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            rows += [
+                {"stage": "cv", "metric": name, "statistic": "mean", "value": float(values.mean())},
+                {"stage": "cv", "metric": name, "statistic": "sd", "value": sd},
+            ]
+        return score_frame(rows)
 
 
 @dataclass(frozen=True)
@@ -58,25 +63,19 @@ class TuningResult:
 
 
 def cross_validate(
-    kind: str,
-    features: list[str],
-    params: dict[str, Any],
-    X: pd.DataFrame,
-    event: np.ndarray,
-    time: np.ndarray,
-    folds: Folds,
-    tau: float,
-    seed: int,
-    design: DesignSpec | None = None,
+    estimator: SurvivalModel, X: pd.DataFrame, y: np.ndarray, folds: Folds, *, tau: float
 ) -> CVScores:
-    """Fit on each fold's fit part and score on its validation part."""
+    """Fit a clone of ``estimator`` on each fold's fit part and score its validation part.
+
+    ``folds`` are ``(fit, validate)`` row positions into ``X`` and ``y``; ``tau`` truncates
+    Uno's C (years).
+    """
     harrell, uno = [], []
     for fit_idx, val_idx in folds:
-        model = make_model(kind, features, params, seed, design)
-        model.fit(X.iloc[fit_idx], structured_y(event[fit_idx], time[fit_idx]))
+        model = clone(estimator).fit(X.iloc[fit_idx], y[fit_idx])
         risk = model.predict(X.iloc[val_idx])
-        harrell.append(harrell_c(time[val_idx], event[val_idx], risk))
-        uno.append(uno_c(time[fit_idx], event[fit_idx], time[val_idx], event[val_idx], risk, tau))
+        harrell.append(harrell_c(y[val_idx], risk))
+        uno.append(uno_c(y[fit_idx], y[val_idx], risk, tau=tau))
     return CVScores(harrell_c=tuple(harrell), uno_c=tuple(uno))
 
 
@@ -95,18 +94,22 @@ def suggest_params(trial: optuna.Trial, model: ModelConfig) -> dict[str, Any]:
 
 def tune(
     model: ModelConfig,
-    features: list[str],
     X: pd.DataFrame,
-    event: np.ndarray,
-    time: np.ndarray,
+    y: np.ndarray,
     folds: Folds,
+    *,
+    features: list[str],
     tuning: TuningConfig,
     tau: float,
     seed: int,
-    callbacks: Sequence[TrialCallback] = (),
     design: DesignSpec | None = None,
+    callbacks: Sequence[TrialCallback] = (),
 ) -> TuningResult:
-    """Run an Optuna study (seeded sampler, in-memory storage) and return the best trial."""
+    """Run an Optuna study (seeded sampler, in-memory storage) and return the best trial.
+
+    Each trial cross-validates ``model.kind`` on ``features`` of ``X`` (the training part, with
+    outcome ``y``) over ``folds``; its value is the mean of ``tuning.metric`` over the folds.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler: optuna.samplers.BaseSampler = (
         optuna.samplers.TPESampler(seed=seed)
@@ -120,13 +123,14 @@ def tune(
         try:
             with interrupts.compute(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # per-fold convergence chatter; failures are caught
-                scores = cross_validate(
-                    model.kind, features, params, X, event, time, folds, tau, seed, design
+                estimator = make_model(
+                    model.kind, params, features=features, design=design, random_state=seed
                 )
+                scores = cross_validate(estimator, X, y, folds, tau=tau)
         except Msk1ModelError as exc:
             trial.set_user_attr("error", str(exc))
             return math.nan  # Optuna records the trial as failed and goes on
-        for name in ("harrell_c", "uno_c"):
+        for name in CV_METRICS:
             trial.set_user_attr(f"fold_{name}", list(getattr(scores, name)))
         trial.set_user_attr("params", params)
         return float(np.mean(getattr(scores, tuning.metric)))

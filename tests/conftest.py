@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,12 @@ import pytest
 
 from msk1model.config import RunConfig, load_config
 from msk1model.data.synthetic import make_synthetic_cohort
+from msk1model.results import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
-#: Overrides that shrink the default experiment to a few seconds.
+#: Overrides that shrink the default experiment to a few seconds (the golden "tiny" run).
 TINY = (
     "data.synthetic.n_patients=500",
     "split.cv_folds=3",
@@ -59,3 +61,43 @@ def tiny_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunConfig:
         DEFAULT_CONFIG,
         [*TINY, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"],
     )
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """One tiny run of the default experiment, trained once per test session (read-only)."""
+
+    workdir: Path
+    store: Path
+    config: RunConfig
+    result: RunResult
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    """The shrunk default experiment, trained once into its own store and report folder.
+
+    Tests must only read it; a test that adds runs or versions uses ``tiny_config`` instead.
+    """
+    from msk1model.pipeline import run
+
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    store = workdir / "mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)  # reports/ and mlruns/ go here
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = load_config(DEFAULT_CONFIG, [*TINY, f"tracking.uri=sqlite:///{store}"])
+        result = run(config)
+    return TinyRun(workdir, store, config, result)
+
+
+@pytest.fixture()
+def tiny_result(tiny_run: TinyRun, monkeypatch: pytest.MonkeyPatch) -> RunResult:
+    """The session's tiny run, with MLflow pointed at its store and the cwd at its folder."""
+    import mlflow
+
+    monkeypatch.chdir(tiny_run.workdir)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(tiny_run.config.tracking.uri)
+    mlflow.set_registry_uri(tiny_run.config.tracking.uri)
+    return tiny_run.result

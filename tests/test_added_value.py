@@ -15,6 +15,7 @@ from scipy import stats
 from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import DataError, EvaluationError
 from msk1model.evaluation.added_value import decision_curve, likelihood_ratio_test
+from msk1model.outcome import make_y
 
 CLINICAL = ["age", "size", "grade", "nodes", "pr"]
 
@@ -38,7 +39,7 @@ def lifelines_loglik(frame: pd.DataFrame, covariates: list[str]) -> float:
 
 
 def test_lrt_matches_lifelines_log_likelihoods_and_finds_msk1(er_positive) -> None:
-    result = likelihood_ratio_test(er_positive, "time", "event", CLINICAL, ["msk1"])
+    result = likelihood_ratio_test(er_positive, CLINICAL, ["msk1"])
     ll_base = lifelines_loglik(er_positive, CLINICAL)
     ll_full = lifelines_loglik(er_positive, [*CLINICAL, "msk1"])
     assert result.loglik_base == pytest.approx(ll_base, abs=1e-8)
@@ -49,11 +50,19 @@ def test_lrt_matches_lifelines_log_likelihoods_and_finds_msk1(er_positive) -> No
     assert result.p_value < 1e-3  # true log HR -0.43 per SD of MSK1
 
 
+def test_lrt_reads_the_outcome_columns_it_is_given(er_positive) -> None:
+    renamed = er_positive.rename(columns={"time": "rfs_years", "event": "relapse"})
+    result = likelihood_ratio_test(
+        renamed, CLINICAL, ["msk1"], duration_col="rfs_years", event_col="relapse"
+    )
+    assert result == likelihood_ratio_test(er_positive, CLINICAL, ["msk1"])
+
+
 def test_lrt_fits_both_models_on_the_rows_complete_for_every_column(er_positive) -> None:
     table = er_positive.copy()
     table.loc[:99, "msk1"] = np.nan  # missing only in the added covariate
     table.loc[100:149, "grade"] = np.nan
-    result = likelihood_ratio_test(table, "time", "event", CLINICAL, ["msk1"])
+    result = likelihood_ratio_test(table, CLINICAL, ["msk1"])
     complete = table.dropna(subset=[*CLINICAL, "msk1"])
     assert result.n == len(complete) == 1850
     assert result.loglik_base == pytest.approx(lifelines_loglik(complete, CLINICAL), abs=1e-8)
@@ -63,7 +72,7 @@ def test_lrt_fits_both_models_on_the_rows_complete_for_every_column(er_positive)
 
 
 def test_lrt_against_the_null_model_is_lifelines_own_test(er_positive) -> None:
-    result = likelihood_ratio_test(er_positive, "time", "event", [], ["grade", "msk1"])
+    result = likelihood_ratio_test(er_positive, [], ["grade", "msk1"])
     frame = er_positive[["grade", "msk1", "time", "event"]]
     own = CoxPHFitter().fit(frame, "time", "event").log_likelihood_ratio_test()
     assert result.statistic == pytest.approx(own.test_statistic, abs=1e-8)
@@ -92,13 +101,13 @@ def test_lrt_against_the_null_model_is_lifelines_own_test(er_positive) -> None:
 )
 def test_lrt_rejects_bad_covariate_lists(er_positive, base, added, error, match) -> None:
     with pytest.raises(error, match=match):
-        likelihood_ratio_test(er_positive, "time", "event", base, added)
+        likelihood_ratio_test(er_positive, base, added)
 
 
 def test_lrt_rejects_non_numeric_columns(er_positive) -> None:
     table = er_positive.assign(grade=er_positive["grade"].map({1: "I", 2: "II", 3: "III"}))
     with pytest.raises(DataError, match=r"needs numeric columns, but \['grade'\] are not"):
-        likelihood_ratio_test(table, "time", "event", CLINICAL, ["msk1"])
+        likelihood_ratio_test(table, CLINICAL, ["msk1"])
 
 
 # --- decision curve -------------------------------------------------------------------------
@@ -110,7 +119,7 @@ def test_net_benefit_without_censoring_is_the_classical_formula() -> None:
     event = np.ones(10)
     risk = np.array([0.9, 0.7, 0.6, 0.55, 0.4, 0.3, 0.35, 0.2, 0.1, 0.05])
     thresholds = np.array([0.0, 0.1, 0.25, 0.5, 0.8, 0.95])
-    table = decision_curve(time, event, {"model": 1 - risk}, 5.0, thresholds)
+    table = decision_curve(make_y(time=time, event=event), {"model": 1 - risk}, 5.0, thresholds)
     by_model = {name: group["net_benefit"].to_numpy() for name, group in table.groupby("model")}
     case = time <= 5.0
     for k, pt in enumerate(thresholds):
@@ -134,7 +143,8 @@ def test_net_benefit_with_censoring_uses_kaplan_meier_among_the_positives() -> N
     time = np.round(np.minimum(t_event, t_cens), 1)  # ties between events and censorings
     event = t_event <= t_cens
     thresholds = np.linspace(0.05, 0.55, 11)
-    table = decision_curve(time, event, {"a": 1 - risk, "b": 1 - risk[::-1]}, 3.0, thresholds)
+    y = make_y(time=time, event=event)
+    table = decision_curve(y, {"a": 1 - risk, "b": 1 - risk[::-1]}, 3.0, thresholds)
     assert list(table.columns) == ["threshold", "model", "net_benefit"]
     assert list(table["model"].unique()) == ["a", "b", "treat all", "treat none"]
     for name, predicted in (("a", risk), ("b", risk[::-1]), ("treat all", np.ones(n))):
@@ -164,4 +174,4 @@ def test_net_benefit_with_censoring_uses_kaplan_meier_among_the_positives() -> N
 )
 def test_decision_curve_rejects_bad_inputs(surv, thresholds, match) -> None:
     with pytest.raises(EvaluationError, match=match):
-        decision_curve(np.arange(1.0, 5.0), np.ones(4), surv, 2.0, thresholds)
+        decision_curve(make_y(time=np.arange(1.0, 5.0), event=np.ones(4)), surv, 2.0, thresholds)

@@ -90,7 +90,7 @@ def test_distribution_equals_pandas_and_scipy(cohort: pd.DataFrame) -> None:
 
 
 def test_hazard_ratios_equal_lifelines_on_the_rescaled_biomarker(er_positive: pd.DataFrame) -> None:
-    result = hazard_ratios(er_positive, "time", "event", "msk1", COVARIATES)
+    result = hazard_ratios(er_positive, "msk1", COVARIATES)
     x = er_positive["msk1"]
     units = {"per SD": x.std(), "per IQR": x.quantile(0.75) - x.quantile(0.25)}
     assert len(result) == 4
@@ -112,7 +112,7 @@ def test_adjusted_hazard_ratio_recovers_the_true_msk1_effect(er_positive: pd.Dat
     log1p(nodes), the fit raw nodes. Measured over seeds 0-39 (2000 patients each): exp(-0.43)
     inside the 95% CI in 37/40, z of the estimate against -0.43 * SD mean -0.20, |z| <= 2.94.
     So: seed 0 inside the 95% CI, and (seed-robust) within 3.5 SE of the truth."""
-    result = hazard_ratios(er_positive, "time", "event", "msk1", COVARIATES)
+    result = hazard_ratios(er_positive, "msk1", COVARIATES)
     row = result.set_index(["model", "scale"]).loc[("multivariable", "per SD")]
     assert row["lower"] < np.exp(-0.43) < row["upper"]  # 0.578 < 0.651 < 0.683, HR 0.628
     assert abs(row["coef"] - (-0.43 * row["unit"])) < 3.5 * row["se"]
@@ -125,10 +125,25 @@ def test_rows_with_missing_values_are_dropped_with_a_warning(er_positive: pd.Dat
     with pytest.warns(
         BiomarkerWarning, match=r"5 of \d+ patients were left out .*'msk1': 3, 'age': 3"
     ):
-        result = hazard_ratios(table, "time", "event", "msk1", ["age"])
+        result = hazard_ratios(table, "msk1", ["age"])
     assert (result["n"] == len(table) - 5).all()
-    expected = hazard_ratios(table.dropna(subset=["msk1", "age"]), "time", "event", "msk1", ["age"])
+    expected = hazard_ratios(table.dropna(subset=["msk1", "age"]), "msk1", ["age"])
     pd.testing.assert_frame_equal(result, expected)
+
+
+def test_the_outcome_columns_are_read_by_name(er_positive: pd.DataFrame) -> None:
+    renamed = er_positive.rename(columns={"time": "rfs_years", "event": "relapse"})
+    columns = {"duration_col": "rfs_years", "event_col": "relapse"}
+    pd.testing.assert_frame_equal(
+        hazard_ratios(renamed, "msk1", ["age"], **columns),
+        hazard_ratios(er_positive, "msk1", ["age"]),
+    )
+    pd.testing.assert_frame_equal(
+        proportional_hazards_test(renamed, ["msk1", "age"], **columns),
+        proportional_hazards_test(er_positive, ["msk1", "age"]),
+    )
+    with pytest.raises(EvaluationError, match=r"needs the columns \['time', 'event'\]"):
+        hazard_ratios(renamed, "msk1")
 
 
 @pytest.mark.parametrize(
@@ -143,7 +158,7 @@ def test_hazard_ratio_errors(
     er_positive: pd.DataFrame, biomarker: str, covariates: list[str], match: str
 ) -> None:
     with pytest.raises(EvaluationError, match=match):
-        hazard_ratios(er_positive, "time", "event", biomarker, covariates)
+        hazard_ratios(er_positive, biomarker, covariates)
 
 
 # --- proportional hazards ---------------------------------------------------------------------
@@ -155,7 +170,7 @@ def test_schoenfeld_tests_equal_lifelines_and_the_global_test_r_formula(
     """Per covariate: lifelines (rank transform). Global: old R ``cox.zph`` from the unscaled
     Schoenfeld residuals s_k, ``d * t' V t / sum(g**2)`` with ``t = sum_k g_k s_k``."""
     columns = ["msk1", *COVARIATES]
-    result = proportional_hazards_test(er_positive, "time", "event", columns).set_index("covariate")
+    result = proportional_hazards_test(er_positive, columns).set_index("covariate")
     fit = lifelines_fit(er_positive, columns)
     frame = er_positive[[*columns, "time", "event"]]
     theirs = proportional_hazard_test(fit, frame, time_transform="rank").summary
@@ -176,7 +191,7 @@ def test_schoenfeld_tests_equal_lifelines_and_the_global_test_r_formula(
 
 
 def test_global_test_of_one_covariate_is_its_own_test(er_positive: pd.DataFrame) -> None:
-    result = proportional_hazards_test(er_positive, "time", "event", ["msk1"])
+    result = proportional_hazards_test(er_positive, ["msk1"])
     assert result["statistic"].iloc[1] == pytest.approx(result["statistic"].iloc[0], rel=1e-10)
 
 
@@ -187,7 +202,7 @@ def test_er_interaction_on_the_synthetic_cohort(cohort: pd.DataFrame) -> None:
     """MSK1 acts only in ER-positive patients. Measured over seeds 0-39: interaction p < 0.05
     (Wald and LR) in all 40 (at most 2e-6 in seeds 0-7), the ER-negative CI holds 1 in 37/40;
     seed 0: p 2e-10, HR per SD 1.01 (0.90-1.14) in ER-negative, 0.63 in ER-positive patients."""
-    result = er_interaction(cohort, "time", "event", "msk1", "er", [*COVARIATES, "er"])
+    result = er_interaction(cohort, "msk1", "er", [*COVARIATES, "er"])
     assert result.p_lr < 0.05 and result.p_wald < 0.05
     negative, positive = result.subgroups.loc["ER-negative"], result.subgroups.loc["ER-positive"]
     assert negative["lower"] < 1 < negative["upper"]
@@ -216,4 +231,4 @@ def test_er_interaction_needs_er_coded_0_1(cohort: pd.DataFrame) -> None:
     with pytest.raises(
         EvaluationError, match=r"'grade' must hold ER status as 0 \(negative\) and 1"
     ):
-        er_interaction(cohort, "time", "event", "msk1", "grade")
+        er_interaction(cohort, "msk1", "grade")

@@ -27,6 +27,7 @@ from msk1model.evaluation.bootstrap import (
 )
 from msk1model.evaluation.metrics import harrell_c
 from msk1model.evaluation.timedep import brier_scores
+from msk1model.outcome import make_y
 
 HORIZONS = np.array([3.0, 5.0])
 
@@ -44,20 +45,21 @@ def percentile_summary(values: np.ndarray, level: float = 0.95) -> tuple[float, 
 
 
 @pytest.fixture(scope="module")
-def test_set() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def test_set() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """A synthetic test set with the true risk and the true survival at 3 and 5 years."""
     cohort = make_synthetic_cohort(1000, seed=11)
     lp = design_matrix(cohort).to_numpy() @ np.array(list(TRUE_LOG_HR.values()))
     surv = np.exp(-((HORIZONS / WEIBULL_SCALE) ** WEIBULL_SHAPE)[None, :] * np.exp(lp)[:, None])
-    return cohort["time"].to_numpy(), cohort["event"].to_numpy(), {"risk": lp, "surv": surv}
+    y = make_y(time=cohort["time"].to_numpy(), event=cohort["event"].to_numpy())
+    return y, {"risk": lp, "surv": surv}
 
 
-def c_of(time: np.ndarray, event: np.ndarray, pred: dict[str, np.ndarray]) -> float:
-    return harrell_c(time, event, pred["risk"])
+def c_of(y: np.ndarray, pred: dict[str, np.ndarray]) -> float:
+    return harrell_c(y, pred["risk"])
 
 
-def brier_5y(time: np.ndarray, event: np.ndarray, pred: dict[str, np.ndarray]) -> float:
-    return float(brier_scores(time, event, time, event, pred["surv"], HORIZONS)[1])
+def brier_5y(y: np.ndarray, pred: dict[str, np.ndarray]) -> float:
+    return float(brier_scores(y, y, pred["surv"], HORIZONS)[1])
 
 
 # --- engine ---------------------------------------------------------------------------------
@@ -98,13 +100,15 @@ def test_undefined_replicates_are_counted_left_out_and_warned() -> None:
     event = np.ones(40, dtype=bool)
     flag = (np.arange(40) < 4).astype(float)
 
-    def share(t: np.ndarray, e: np.ndarray, p: np.ndarray) -> float:
+    def share(y: np.ndarray, p: np.ndarray) -> float:
         if p.sum() == 0:
             raise EvaluationError("no flagged patient in this resample")
         return float(p.mean()) if p.sum() > 1 else float("inf")
 
     with pytest.warns(BootstrapWarning, match=r"left out \(metric: count of 300\): \{'share': "):
-        table = bootstrap_metrics(time, event, flag, {"share": share}, n_boot=300, seed=4)
+        table = bootstrap_metrics(
+            make_y(time=time, event=event), flag, {"share": share}, n_boot=300, seed=4
+        )
     sums = np.array([flag[rows].sum() for rows in drawn_rows(40, 300, 4)])
     valid = np.array([flag[rows].mean() for rows in drawn_rows(40, 300, 4)])[sums > 1]
     assert 0 < (sums <= 1).sum() < 300  # both kinds of undefined replicate occur and are dropped
@@ -121,35 +125,33 @@ def test_undefined_replicates_are_counted_left_out_and_warned() -> None:
     ],
 )
 def test_bad_settings_raise(kwargs: dict[str, float], match: str) -> None:
-    time, event = np.arange(1.0, 11.0), np.ones(10)
+    time = np.arange(1.0, 11.0)
+    y = make_y(time=time, event=np.ones(10))
     with pytest.raises(EvaluationError, match=match):
-        bootstrap_metrics(time, event, time, {"c": harrell_c}, **kwargs)  # type: ignore[arg-type]
+        bootstrap_metrics(y, time, {"c": harrell_c}, **kwargs)  # type: ignore[arg-type]
 
 
 def test_predictions_of_the_wrong_length_raise() -> None:
-    time, event = np.arange(1.0, 11.0), np.ones(10)
+    time = np.arange(1.0, 11.0)
+    y = make_y(time=time, event=np.ones(10))
     with pytest.raises(
         EvaluationError,
         match=r"predictions\['surv'\] must have one row per patient \(axis 0 of length 10\), but has shape \(9, 2\)",
     ):
-        bootstrap_metrics(time, event, {"risk": time, "surv": np.ones((9, 2))}, {"c": c_of})
+        bootstrap_metrics(y, {"risk": time, "surv": np.ones((9, 2))}, {"c": c_of})
 
 
 # --- bootstrap_metrics ----------------------------------------------------------------------
 
 
 def test_metric_cis_match_hand_drawn_replicates(test_set) -> None:
-    time, event, pred = test_set
-    table = bootstrap_metrics(
-        time, event, pred, {"c": c_of, "brier_5y": brier_5y}, n_boot=30, seed=8
-    )
+    y, pred = test_set
+    table = bootstrap_metrics(y, pred, {"c": c_of, "brier_5y": brier_5y}, n_boot=30, seed=8)
     assert list(table.columns) == ["metric", "estimate", "lower", "upper", "se", "n_boot_valid"]
-    rows = drawn_rows(len(time), 30, 8)
+    rows = drawn_rows(len(y), 30, 8)
     by_hand = {
-        "c": np.array([c_of(time[r], event[r], {"risk": pred["risk"][r]}) for r in rows]),
-        "brier_5y": np.array(
-            [brier_5y(time[r], event[r], {"surv": pred["surv"][r]}) for r in rows]
-        ),
+        "c": np.array([c_of(y[r], {"risk": pred["risk"][r]}) for r in rows]),
+        "brier_5y": np.array([brier_5y(y[r], {"surv": pred["surv"][r]}) for r in rows]),
     }
     for _, row in table.iterrows():
         np.testing.assert_allclose(
@@ -160,54 +162,47 @@ def test_metric_cis_match_hand_drawn_replicates(test_set) -> None:
         )
         assert row["n_boot_valid"] == 30
     c = table.set_index("metric").loc["c"]
-    assert c["estimate"] == pytest.approx(harrell_c(time, event, pred["risk"]), abs=1e-15)
+    assert c["estimate"] == pytest.approx(harrell_c(y, pred["risk"]), abs=1e-15)
     assert c["lower"] < c["estimate"] < c["upper"]
     assert 0.005 < c["se"] < 0.03  # about sqrt(C(1-C)/events) for a few hundred events
 
 
 def test_one_replicate_of_harrell_c_recomputed_by_hand(test_set) -> None:
-    time, event, pred = test_set
+    y, pred = test_set
     reps = bootstrap_replicates(
-        lambda r: {"c": harrell_c(time[r], event[r], pred["risk"][r])},
-        len(time),
+        lambda r: {"c": harrell_c(y[r], pred["risk"][r])},
+        len(y),
         n_boot=10,
         seed=21,
     )
     child = np.random.SeedSequence(21).spawn(10)[7]
-    rows = np.random.default_rng(child).integers(0, len(time), size=len(time))
-    assert reps.loc[7, "c"] == pytest.approx(
-        harrell_c(time[rows], event[rows], pred["risk"][rows]), abs=1e-12
-    )
+    rows = np.random.default_rng(child).integers(0, len(y), size=len(y))
+    assert reps.loc[7, "c"] == pytest.approx(harrell_c(y[rows], pred["risk"][rows]), abs=1e-12)
 
 
 # --- paired deltas --------------------------------------------------------------------------
 
 
 def test_paired_deltas_use_identical_rows_for_both_models(test_set) -> None:
-    time, event, pred = test_set
-    n = len(time)
+    y, pred = test_set
+    n = len(y)
     noisy = pred["risk"] + np.random.default_rng(0).normal(scale=1.0, size=n)
     seen: list[tuple[float, np.ndarray]] = []
 
-    def c_recording(t: np.ndarray, e: np.ndarray, p: dict[str, np.ndarray]) -> float:
+    def c_recording(y: np.ndarray, p: dict[str, np.ndarray]) -> float:
         seen.append((float(p["model"][0]), p["row"].copy()))
-        return harrell_c(t, e, p["risk"])
+        return harrell_c(y, p["risk"])
 
     base = {"risk": noisy, "row": np.arange(n), "model": np.zeros(n)}
     new = {"risk": pred["risk"], "row": np.arange(n), "model": np.ones(n)}
-    table = paired_bootstrap_deltas(time, event, base, new, {"c": c_recording}, n_boot=12, seed=9)
+    table = paired_bootstrap_deltas(y, base, new, {"c": c_recording}, n_boot=12, seed=9)
     resampled = [(m, r) for m, r in seen if not np.array_equal(r, np.arange(n))]
     drawn = drawn_rows(n, 12, 9)
     for model in (0.0, 1.0):
         rows = [r for m, r in resampled if m == model]
         assert len(rows) == 12
         assert all(np.array_equal(a, b) for a, b in zip(rows, drawn, strict=True))
-    deltas = np.array(
-        [
-            harrell_c(time[r], event[r], pred["risk"][r]) - harrell_c(time[r], event[r], noisy[r])
-            for r in drawn
-        ]
-    )
+    deltas = np.array([harrell_c(y[r], pred["risk"][r]) - harrell_c(y[r], noisy[r]) for r in drawn])
     row = table.iloc[0]
     np.testing.assert_allclose(
         [row["lower"], row["upper"], row["se"]], percentile_summary(deltas), rtol=0, atol=1e-12
@@ -218,9 +213,9 @@ def test_paired_deltas_use_identical_rows_for_both_models(test_set) -> None:
 
 
 def test_delta_of_a_model_with_itself_is_exactly_zero(test_set) -> None:
-    time, event, pred = test_set
+    y, pred = test_set
     table = paired_bootstrap_deltas(
-        time, event, pred, pred, {"c": c_of, "brier_5y": brier_5y}, n_boot=15, seed=2
+        y, pred, pred, {"c": c_of, "brier_5y": brier_5y}, n_boot=15, seed=2
     )
     assert (table[["delta", "lower", "upper", "se"]].to_numpy() == 0.0).all()
     assert (table["p_value"] == 1.0).all()

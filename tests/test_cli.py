@@ -42,7 +42,13 @@ def test_train_prints_summary(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    code = main(["train", str(DEFAULT_CONFIG), *set_args(*TINY, "tuning.n_trials=1")])
+    code = main(
+        [
+            "train",
+            str(DEFAULT_CONFIG),
+            *set_args(*TINY, "tuning.n_trials=1", "report.enabled=false"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "coxnet" in out and "xgb_cox" in out and "clinical+msk1" in out
@@ -132,6 +138,7 @@ def _trial_runs(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # a service: mlflow ui takes 20-50 s to answer on 2 cores
 def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

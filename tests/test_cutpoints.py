@@ -18,6 +18,7 @@ from msk1model.evaluation.cutpoints import (
     optimal_cutpoint,
 )
 from msk1model.evaluation.km import logrank_test
+from msk1model.outcome import make_y
 
 Outcome = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -91,7 +92,7 @@ def test_every_candidate_cut_is_lifelines_logrank(
 ) -> None:
     """z**2 equals lifelines' chi-square at each cut; candidates keep >= 10% on each side."""
     t, e, x = request.getfixturevalue(data)
-    result = optimal_cutpoint(t, e, x, n_permutations=0)
+    result = optimal_cutpoint(make_y(time=t, event=e), x, n_permutations=0)
     n = len(x)
     expected_cuts = [v for v in np.unique(x)[:-1] if 0.1 * n <= (x <= v).sum() <= 0.9 * n]
     np.testing.assert_array_equal(result.cuts, expected_cuts)
@@ -126,22 +127,23 @@ def test_permutation_p_is_deterministic_and_follows_its_definition() -> None:
     ``logrank_test`` (checked against lifelines above; 20x faster)."""
     t, e, x = er_positive(80, 5)
     n_perm = 10
-    result = optimal_cutpoint(t, e, x, n_permutations=n_perm, seed=42)
+    y = make_y(time=t, event=e)
+    result = optimal_cutpoint(y, x, n_permutations=n_perm, seed=42)
     rng = np.random.default_rng(42)
     permuted = []
     for _ in range(n_perm):
         xp = x[rng.permutation(len(x))]
-        permuted.append(max(logrank_test(t, e, xp <= cut).statistic for cut in result.cuts))
+        permuted.append(max(logrank_test(y, xp <= cut).statistic for cut in result.cuts))
     exceed = sum(np.sqrt(permuted) >= result.statistic - 1e-9)
     assert result.p_permutation == (1 + exceed) / (1 + n_perm)
-    again = optimal_cutpoint(t, e, x, n_permutations=n_perm, seed=42)
+    again = optimal_cutpoint(y, x, n_permutations=n_perm, seed=42)
     assert again.p_permutation == result.p_permutation
 
 
 def test_optimal_cutpoint_finds_the_msk1_effect(small: Outcome) -> None:
     """ER-positive synthetic patients: low MSK1 relapses more, so the best cut has z > 0."""
     t, e, x = er_positive(2000, 0)
-    result = optimal_cutpoint(t, e, x, n_permutations=99)
+    result = optimal_cutpoint(make_y(time=t, event=e), x, n_permutations=99)
     assert result.z > 0
     assert result.p_lausen_schumacher < 1e-6
     assert result.p_permutation == 1 / 100
@@ -159,14 +161,14 @@ def test_optimal_cutpoint_rejects_bad_settings(
 ) -> None:
     t, e, x = small
     with pytest.raises(EvaluationError, match=match):
-        optimal_cutpoint(t, e, x, **kwargs)  # type: ignore[arg-type]
+        optimal_cutpoint(make_y(time=t, event=e), x, **kwargs)  # type: ignore[arg-type]
 
 
 def test_optimal_cutpoint_needs_a_candidate_cut(small: Outcome) -> None:
     t, e, _ = small
     values = np.r_[np.zeros(len(t) - 5), np.ones(5)]  # the only cut leaves 5 patients high
     with pytest.raises(EvaluationError, match=r"no candidate cut leaves at least 0\.1 of the"):
-        optimal_cutpoint(t, e, values)
+        optimal_cutpoint(make_y(time=t, event=e), values)
 
 
 # --- bootstrap --------------------------------------------------------------------------------
@@ -174,11 +176,11 @@ def test_optimal_cutpoint_needs_a_candidate_cut(small: Outcome) -> None:
 
 def test_bootstrap_replicates_are_the_optimal_cuts_of_seeded_resamples(small: Outcome) -> None:
     t, e, x = small
-    ci = bootstrap_cutpoint_ci(t, e, x, n_boot=12, seed=3)
+    ci = bootstrap_cutpoint_ci(make_y(time=t, event=e), x, n_boot=12, seed=3)
     streams = np.random.SeedSequence(3).spawn(12)
     for b, stream in enumerate(streams):
         idx = np.random.default_rng(stream).integers(0, len(t), size=len(t))
-        best = optimal_cutpoint(t[idx], e[idx], x[idx], n_permutations=0)
+        best = optimal_cutpoint(make_y(time=t[idx], event=e[idx]), x[idx], n_permutations=0)
         assert ci.cutpoints[b] == best.cutpoint
     assert (ci.lower, ci.upper) == tuple(np.quantile(ci.cutpoints, [0.025, 0.975]))
 
@@ -187,8 +189,9 @@ def test_bootstrap_replicates_are_the_optimal_cuts_of_seeded_resamples(small: Ou
 def test_bootstrap_does_not_depend_on_n_jobs(small: Outcome) -> None:
     """Slow only for starting joblib's worker processes (a few seconds)."""
     t, e, x = small
-    one = bootstrap_cutpoint_ci(t, e, x, n_boot=10, seed=1, n_jobs=1)
-    two = bootstrap_cutpoint_ci(t, e, x, n_boot=10, seed=1, n_jobs=2)
+    y = make_y(time=t, event=e)
+    one = bootstrap_cutpoint_ci(y, x, n_boot=10, seed=1, n_jobs=1)
+    two = bootstrap_cutpoint_ci(y, x, n_boot=10, seed=1, n_jobs=2)
     np.testing.assert_array_equal(one.cutpoints, two.cutpoints)
 
 
@@ -206,7 +209,7 @@ def test_corrected_p_values_hold_their_level_in_null_cohorts() -> None:
     uncorrected, lausen, permutation = [], [], []
     for seed in range(200):
         t, e, x = er_positive(2000, seed, msk1_log_hr=0.0)
-        result = optimal_cutpoint(t, e, x, n_permutations=199, seed=seed)
+        result = optimal_cutpoint(make_y(time=t, event=e), x, n_permutations=199, seed=seed)
         uncorrected.append(result.p_uncorrected)
         lausen.append(result.p_lausen_schumacher)
         permutation.append(result.p_permutation)

@@ -122,19 +122,20 @@ def test_impute_policy_keeps_patients_and_counts_the_gaps(tmp_path: Path) -> Non
 
 def test_imputation_never_sees_test_rows(tmp_path: Path) -> None:
     """Medians come from the training part only: test rows with huge values do not move them."""
-    from msk1model.models import make_model, structured_y
+    from msk1model.models import make_model
+    from msk1model.outcome import make_y
     from msk1model.splitting import make_split
 
     table = cohort_table(200, seed=5)
     table.loc[::7, "age"] = np.nan
     config = csv_config(write_csv(tmp_path, table), missing="impute")
     cohort = load_cohort(config, SPLIT, seed=0)
-    split = make_split(cohort.event, 0.25, 5, seed=0)
+    split = make_split(cohort.y, test_size=0.25, cv_folds=5, seed=0)
     poisoned = cohort.table.copy()
     poisoned.loc[split.test, "age"] = 1e6  # if a test row leaked, the median would jump
     train = poisoned.iloc[split.train]
-    model = make_model("coxnet", ["age", "grade"], {}, seed=0)
-    model.fit(train, structured_y(cohort.event[split.train], cohort.time[split.train]))
+    model = make_model("coxnet", features=["age", "grade"], random_state=0)
+    model.fit(train, make_y(time=cohort.time[split.train], event=cohort.event[split.train]))
     assert model.preprocessor_.medians_[0] == np.nanmedian(cohort.table["age"].iloc[split.train])
     assert model.preprocessor_.medians_[0] < 200
 

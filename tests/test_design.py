@@ -22,9 +22,10 @@ from msk1model.models import (
     NumericalWarning,
     load_model,
     make_model,
-    structured_y,
+    save_model,
 )
 from msk1model.models.partial_likelihood import cox_partial_log_likelihood
+from msk1model.outcome import make_y
 from msk1model.splines import rcs_basis
 
 CLINICAL = ["age", "size", "grade", "nodes", "pr"]
@@ -37,7 +38,7 @@ def er_pos() -> pd.DataFrame:
 
 
 def _y(frame: pd.DataFrame) -> np.ndarray:
-    return structured_y(frame["event"].to_numpy(bool), frame["time"].to_numpy(float))
+    return make_y(time=frame["time"].to_numpy(float), event=frame["event"].to_numpy(bool))
 
 
 def _lifelines(frame: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def test_default_design_passes_features_through(er_pos) -> None:
 
 def test_categorical_grade_is_indicators_against_the_first_level(er_pos) -> None:
     spec = DesignSpec(categorical=("grade",))
-    model = make_model("coxph", CLINICAL, {}, 0, spec).fit(er_pos, _y(er_pos))
+    model = make_model("coxph", features=CLINICAL, design=spec).fit(er_pos, _y(er_pos))
     dummies = pd.get_dummies(er_pos["grade"].astype(int), prefix="grade", prefix_sep="=")
     expected = pd.concat(
         [er_pos[["age", "size"]], dummies[["grade=2", "grade=3"]].astype(float)], axis=1
@@ -85,18 +86,18 @@ def test_text_categories_missing_and_unseen_levels() -> None:
 def test_log2_transform_with_offset_matches_lifelines(er_pos) -> None:
     frame = er_pos.assign(marker=2.0 ** er_pos["msk1"] - 1.0)  # raw-scale values, some < 1
     spec = DesignSpec(biomarker="marker", transform="log2", offset=1.0)
-    model = make_model("coxph", [*CLINICAL, "marker"], {}, 0, spec).fit(frame, _y(frame))
+    model = make_model("coxph", features=[*CLINICAL, "marker"], design=spec).fit(frame, _y(frame))
     expected = frame[CLINICAL].assign(**{"log2(marker+1)": np.log2(frame["marker"] + 1.0)})
     _assert_coxph_equals_lifelines(model, frame, expected)
     with pytest.raises(ModelError, match=r"log2 needs marker \+ offset > 0, but 1 value\(s\)"):
-        make_model("coxph", ["marker"], {}, 0, DesignSpec("marker", "log2")).fit(
+        make_model("coxph", features=["marker"], design=DesignSpec("marker", "log2")).fit(
             frame.assign(marker=frame["marker"].where(frame.index != 3, 0.0)), _y(frame)
         )
 
 
 def test_zscore_gives_hazard_ratio_per_training_sd(er_pos) -> None:
     spec = DesignSpec(biomarker="msk1", transform="zscore")
-    model = make_model("coxph", [*CLINICAL, "msk1"], {}, 0, spec).fit(er_pos, _y(er_pos))
+    model = make_model("coxph", features=[*CLINICAL, "msk1"], design=spec).fit(er_pos, _y(er_pos))
     z = (er_pos["msk1"] - er_pos["msk1"].mean()) / er_pos["msk1"].std(ddof=0)
     _assert_coxph_equals_lifelines(model, er_pos, er_pos[CLINICAL].assign(**{"z(msk1)": z}))
 
@@ -104,7 +105,7 @@ def test_zscore_gives_hazard_ratio_per_training_sd(er_pos) -> None:
 def test_spline_knots_come_from_training_rows_only(er_pos) -> None:
     train, test = er_pos.iloc[:900], er_pos.iloc[900:]
     spec = DesignSpec(biomarker="msk1", spline_knots=4)
-    model = make_model("coxph", [*CLINICAL, "msk1"], {}, 0, spec).fit(train, _y(train))
+    model = make_model("coxph", features=[*CLINICAL, "msk1"], design=spec).fit(train, _y(train))
     knots = np.quantile(train["msk1"], [0.05, 0.35, 0.65, 0.95])
     np.testing.assert_allclose(model.design_.knots_, knots, rtol=1e-15)
     columns = ["msk1", "msk1'", "msk1''"]
@@ -119,7 +120,7 @@ def test_msk1_by_er_interaction_recovers_the_simulated_effect() -> None:
     cohort = make_synthetic_cohort(4000, seed=11)  # ER+ and ER-: MSK1 acts only in ER+
     features = [*CLINICAL, "er", "msk1"]
     spec = DesignSpec(biomarker="msk1", interaction="er")
-    model = make_model("coxph", features, {}, 0, spec).fit(cohort, _y(cohort))
+    model = make_model("coxph", features=features, design=spec).fit(cohort, _y(cohort))
     expected = cohort[features].assign(**{"msk1:er": cohort["msk1"] * cohort["er"]})
     _assert_coxph_equals_lifelines(model, cohort, expected)
     summary = model.summary()
@@ -132,9 +133,10 @@ def test_msk1_by_er_interaction_recovers_the_simulated_effect() -> None:
 def test_design_is_saved_with_the_model(er_pos, tmp_path: Path) -> None:
     frame = er_pos.assign(grade=er_pos["grade"].map({1: "G1", 2: "G2", 3: "G3"}))
     spec = DesignSpec("msk1", "zscore", spline_knots=3, interaction="pr", categorical=("grade",))
-    model = make_model("xgb_cox", [*CLINICAL, "msk1"], {"n_estimators": 20}, 0, spec)
+    model = make_model("xgb_cox", {"n_estimators": 20}, features=[*CLINICAL, "msk1"], design=spec)
     model.fit(frame, _y(frame))
-    loaded = load_model(model.save(tmp_path / "m"))
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert loaded.design == model.design == spec
     assert loaded.design_columns == model.design_columns
     assert "grade=G3" in loaded.design_columns and "z(msk1)':pr" in loaded.design_columns
     times = np.array([3.0, 5.0])
@@ -147,7 +149,7 @@ def test_design_is_saved_with_the_model(er_pos, tmp_path: Path) -> None:
 def test_constant_and_collinear_columns_are_named_for_every_family(er_pos) -> None:
     frame = er_pos.assign(one=1.0, size_cm=er_pos["size"] / 10.0)
     for kind, params in (("coxnet", {}), ("xgb_cox", {"n_estimators": 5})):
-        model = make_model(kind, ["age", "one", "size", "size_cm"], params, 0)
+        model = make_model(kind, params, features=["age", "one", "size", "size_cm"])
         with pytest.warns(NumericalWarning) as record:
             model.fit(frame, _y(frame))
         messages = [str(w.message) for w in record]
@@ -158,21 +160,21 @@ def test_constant_and_collinear_columns_are_named_for_every_family(er_pos) -> No
 def test_separation_in_a_category_is_a_named_warning(er_pos) -> None:
     frame = er_pos.assign(sep=er_pos["event"].astype(float))  # events only where sep = 1
     with pytest.warns(NumericalWarning, match=r"coefficient\(s\) of \['sep'\] exceed 10 per SD"):
-        make_model("coxph", ["age", "sep"], {}, 0).fit(frame, _y(frame))
+        make_model("coxph", features=["age", "sep"]).fit(frame, _y(frame))
 
 
 def test_partial_log_likelihood_equals_lifelines_at_its_maximum(er_pos) -> None:
     data = er_pos[[*CLINICAL, "msk1", "time", "event"]]  # continuous times: no ties
     cph = CoxPHFitter().fit(data, "time", "event")
     eta = data[cph.params_.index].to_numpy() @ cph.params_.to_numpy()
-    ours = cox_partial_log_likelihood(eta, data["event"].to_numpy(bool), data["time"].to_numpy())
+    ours = cox_partial_log_likelihood(eta, _y(data))
     assert ours == pytest.approx(cph.log_likelihood_, abs=1e-8)
 
 
 def test_coxnet_alpha_along_the_path_maximises_cross_validated_likelihood(er_pos) -> None:
     features = [*CLINICAL, "msk1"]
     params = {"alpha": "path", "l1_ratio": 0.5, "n_alphas": 20, "path_folds": 4}
-    model = make_model("coxnet", features, params, seed=5).fit(er_pos, _y(er_pos))
+    model = make_model("coxnet", params, features=features, random_state=5).fit(er_pos, _y(er_pos))
     Z = ((er_pos[features] - er_pos[features].mean()) / er_pos[features].std(ddof=0)).to_numpy()
     event, time = er_pos["event"].to_numpy(bool), er_pos["time"].to_numpy(float)
     alphas = CoxnetSurvivalAnalysis(n_alphas=20, l1_ratio=0.5).fit(Z, _y(er_pos)).alphas_
@@ -180,7 +182,7 @@ def test_coxnet_alpha_along_the_path_maximises_cross_validated_likelihood(er_pos
     reached = len(alphas)  # a fold's path may end early: candidates are what every fold reached
     for fit_idx, _ in StratifiedKFold(4, shuffle=True, random_state=5).split(Z, event):
         fold = CoxnetSurvivalAnalysis(alphas=alphas, l1_ratio=0.5).fit(
-            Z[fit_idx], structured_y(event[fit_idx], time[fit_idx])
+            Z[fit_idx], make_y(time=time[fit_idx], event=event[fit_idx])
         )
         reached = min(reached, fold.coef_.shape[1])
         for j in range(reached):
@@ -205,18 +207,22 @@ def _naive_loglik(eta: np.ndarray, event: np.ndarray, time: np.ndarray) -> float
 def test_coxnet_unpenalized_covers_every_indicator_of_a_category(er_pos) -> None:
     spec = DesignSpec(categorical=("grade",))
     params = {"alpha": 0.5, "l1_ratio": 1.0, "unpenalized": ["grade"]}
-    model = make_model("coxnet", [*CLINICAL, "msk1"], params, 0, spec).fit(er_pos, _y(er_pos))
+    model = make_model("coxnet", params, features=[*CLINICAL, "msk1"], design=spec)
+    model.fit(er_pos, _y(er_pos))
     coef = dict(zip(model.design_columns, model.coef_, strict=True))
     assert coef["grade=2"] != 0 and coef["grade=3"] != 0
     assert all(coef[c] == 0 for c in ("age", "size", "nodes", "pr", "msk1"))
 
 
-def test_bad_coxnet_alpha_is_a_clear_error() -> None:
-    with pytest.raises(ModelError, match="coxnet alpha must be a number > 0 or 'path', but got"):
-        make_model("coxnet", ["age"], {"alpha": "auto"}, 0)
+def test_bad_coxnet_alpha_is_a_clear_error(er_pos) -> None:
+    model = make_model("coxnet", {"alpha": "auto"}, features=["age"])
+    with pytest.raises(
+        ModelError, match="coxnet alpha must be a number > 0 or 'path', but got 'auto'"
+    ):
+        model.fit(er_pos, _y(er_pos))
 
 
 def test_design_without_warnings_on_clean_data(er_pos) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        make_model("coxph", [*CLINICAL, "msk1"], {}, 0).fit(er_pos, _y(er_pos))
+        make_model("coxph", features=[*CLINICAL, "msk1"]).fit(er_pos, _y(er_pos))

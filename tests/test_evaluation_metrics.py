@@ -34,7 +34,7 @@ from msk1model.evaluation import (
     survival_at_own_times,
     time_dependent_auc,
 )
-from msk1model.models import structured_y
+from msk1model.outcome import make_y
 from msk1model.splines import rcs_basis
 
 SHAPE, SCALE = 1.3, 8.0  # Weibull: S(t|x) = exp(-(t/SCALE)^SHAPE * exp(lp)), t in years
@@ -138,7 +138,9 @@ def natural_spline_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
 
 def sksurv_cox(x: np.ndarray, t: np.ndarray, e: np.ndarray) -> CoxPHSurvivalAnalysis:
-    return CoxPHSurvivalAnalysis(ties="efron", tol=1e-12, n_iter=200).fit(x, structured_y(e, t))
+    return CoxPHSurvivalAnalysis(ties="efron", tol=1e-12, n_iter=200).fit(
+        x, make_y(time=t, event=e)
+    )
 
 
 # --- time-dependent AUC -------------------------------------------------------------------------
@@ -146,22 +148,26 @@ def sksurv_cox(x: np.ndarray, t: np.ndarray, e: np.ndarray) -> CoxPHSurvivalAnal
 
 def test_auc_matches_direct_definition_with_tied_risks(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     risk = np.round(lp + np.random.default_rng(4).normal(scale=0.5, size=len(lp)), 1)
     expected = auc_direct(tr_t, tr_e, t, e, risk, 3.0)
-    result = time_dependent_auc(tr_t, tr_e, t, e, risk, [3.0])
+    result = time_dependent_auc(y_tr, y_te, risk, [3.0])
     assert result.auc[0] == pytest.approx(expected, abs=1e-10)
     assert result.mean_auc == result.auc[0]
 
 
 def test_auc_per_horizon_and_mean_match_sksurv(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     risk = np.column_stack([lp, lp + 0.1, lp**2])  # time-dependent risk: one column per horizon
     auc, mean_auc = cumulative_dynamic_auc(
-        structured_y(tr_e, tr_t), structured_y(e, t), risk, HORIZONS
+        make_y(time=tr_t, event=tr_e), make_y(time=t, event=e), risk, HORIZONS
     )
-    result = time_dependent_auc(tr_t, tr_e, t, e, risk, HORIZONS)
+    result = time_dependent_auc(y_tr, y_te, risk, HORIZONS)
     np.testing.assert_allclose(result.auc, auc, atol=1e-12)
     assert result.mean_auc == pytest.approx(mean_auc, abs=1e-12)
     for k, h in enumerate(HORIZONS):
@@ -175,10 +181,12 @@ def test_auc_per_horizon_and_mean_match_sksurv(train, holdout) -> None:
 
 def test_brier_matches_direct_ipcw_formula(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     surv = true_surv(HORIZONS[None, :], lp[:, None])
     expected = [brier_direct(tr_t, tr_e, t, e, surv[:, k], h) for k, h in enumerate(HORIZONS)]
-    np.testing.assert_allclose(brier_scores(tr_t, tr_e, t, e, surv, HORIZONS), expected, atol=1e-10)
+    np.testing.assert_allclose(brier_scores(y_tr, y_te, surv, HORIZONS), expected, atol=1e-10)
 
 
 def test_brier_and_ibs_match_sksurv_on_gbsg2(gbsg2) -> None:
@@ -191,53 +199,57 @@ def test_brier_and_ibs_match_sksurv_on_gbsg2(gbsg2) -> None:
         - 0.2 * (X["pr"] - X["pr"].mean()).to_numpy()
     )
     grid = np.linspace(0.5, 4.5, 9)
-    km = SurvivalFunctionEstimator().fit(structured_y(event[tr], time[tr])).predict_proba(grid)
+    km = SurvivalFunctionEstimator().fit(make_y(time=time[tr], event=event[tr])).predict_proba(grid)
     surv = km[None, :] ** np.exp(lp[te])[:, None]
-    y_tr, y_te = structured_y(event[tr], time[tr]), structured_y(event[te], time[te])
+    y_tr, y_te = make_y(time=time[tr], event=event[tr]), make_y(time=time[te], event=event[te])
     np.testing.assert_allclose(
-        brier_scores(time[tr], event[tr], time[te], event[te], surv, grid),
+        brier_scores(y_tr, y_te, surv, grid),
         brier_score(y_tr, y_te, surv, grid)[1],
         atol=1e-12,
     )
-    assert integrated_brier_score(
-        time[tr], event[tr], time[te], event[te], surv, grid
-    ) == pytest.approx(sksurv_ibs(y_tr, y_te, surv, grid), abs=1e-12)
+    assert integrated_brier_score(y_tr, y_te, surv, grid) == pytest.approx(
+        sksurv_ibs(y_tr, y_te, surv, grid), abs=1e-12
+    )
 
 
 def test_ibs_is_trapezoid_of_direct_brier(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     grid = np.linspace(0.5, 9.0, 18)
     surv = true_surv(grid[None, :], lp[:, None])
     bs = [brier_direct(tr_t, tr_e, t, e, surv[:, k], h) for k, h in enumerate(grid)]
     expected = np.trapezoid(bs, grid) / (grid[-1] - grid[0])
-    assert integrated_brier_score(tr_t, tr_e, t, e, surv, grid) == pytest.approx(
-        expected, abs=1e-10
-    )
+    assert integrated_brier_score(y_tr, y_te, surv, grid) == pytest.approx(expected, abs=1e-10)
 
 
 def test_ipa_of_the_km_null_model_is_zero(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, _ = holdout
+    y_te = make_y(time=t, event=e)
     n = len(t)
-    km = SurvivalFunctionEstimator().fit(structured_y(tr_e, tr_t)).predict_proba(HORIZONS)
-    assert (ipa(tr_t, tr_e, t, e, np.tile(km, (n, 1)), HORIZONS) == 0.0).all()
+    km = SurvivalFunctionEstimator().fit(make_y(time=tr_t, event=tr_e)).predict_proba(HORIZONS)
+    assert (ipa(y_tr, y_te, np.tile(km, (n, 1)), HORIZONS) == 0.0).all()
     km_lifelines = KaplanMeierFitter().fit(tr_t, tr_e).predict(HORIZONS, interpolate=False)
     np.testing.assert_allclose(
-        ipa(tr_t, tr_e, t, e, np.tile(km_lifelines.to_numpy(), (n, 1)), HORIZONS), 0.0, atol=1e-12
+        ipa(y_tr, y_te, np.tile(km_lifelines.to_numpy(), (n, 1)), HORIZONS), 0.0, atol=1e-12
     )
 
 
 def test_ipa_matches_direct_brier_ratio(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     surv = true_surv(HORIZONS[None, :], lp[:, None])
     km = step(km_curve(tr_t, tr_e), HORIZONS)
     expected = [
         1 - brier_direct(tr_t, tr_e, t, e, surv[:, k], h) / brier_direct(tr_t, tr_e, t, e, km[k], h)
         for k, h in enumerate(HORIZONS)
     ]
-    result = ipa(tr_t, tr_e, t, e, surv, HORIZONS)
+    result = ipa(y_tr, y_te, surv, HORIZONS)
     np.testing.assert_allclose(result, expected, atol=1e-10)
     assert (result > 0).all()  # the true model beats the null model
 
@@ -247,9 +259,10 @@ def test_ipa_matches_direct_brier_ratio(train, holdout) -> None:
 
 def test_calibration_in_the_large_matches_lifelines_km(holdout) -> None:
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     s = true_surv(3.0, lp + 0.3)  # risk over-predicted
     observed = 1 - KaplanMeierFitter().fit(t, e).predict(3.0, interpolate=False)
-    result = calibration_in_the_large(t, e, s, 3.0)
+    result = calibration_in_the_large(y_te, s, 3.0)
     assert result.observed == pytest.approx(observed, abs=1e-12)
     assert result.expected == pytest.approx(np.mean(1 - s), abs=1e-15)
     assert result.oe_ratio == pytest.approx(observed / np.mean(1 - s), abs=1e-12)
@@ -261,13 +274,15 @@ def test_slope_matches_sksurv_cox_with_ties(holdout) -> None:
     """Efron ties in both fits: times rounded to months."""
     t, e, lp = holdout
     t = np.maximum(np.round(t * 12) / 12, 1 / 12)
+    y_te = make_y(time=t, event=e)
     s = true_surv(3.0, 1.5 * lp)
     expected = sksurv_cox(np.log(-np.log(s))[:, None], t, e).coef_[0]
-    assert calibration_slope(t, e, s) == pytest.approx(expected, abs=1e-8)
+    assert calibration_slope(y_te, s) == pytest.approx(expected, abs=1e-8)
 
 
 def test_ici_matches_an_independent_spline_and_cox_fit(holdout) -> None:
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     s = true_surv(3.0, 1.5 * lp - 0.2)
     x = np.log(-np.log(s))
     for n_knots, q in ((3, [0.1, 0.5, 0.9]), (4, [0.05, 0.35, 0.65, 0.95])):
@@ -275,7 +290,7 @@ def test_ici_matches_an_independent_spline_and_cox_fit(holdout) -> None:
         curves = cox.predict_survival_function(natural_spline_basis(x, np.quantile(x, q)), True)
         at = np.searchsorted(cox.unique_times_, 3.0, side="right") - 1
         gap = np.abs(1 - curves[:, at] - (1 - s))
-        result = integrated_calibration_index(t, e, s, 3.0, n_knots=n_knots)
+        result = integrated_calibration_index(y_te, s, 3.0, n_knots=n_knots)
         assert result.ici == pytest.approx(gap.mean(), abs=1e-8)
         assert result.e50 == pytest.approx(np.median(gap), abs=1e-8)
         assert result.e90 == pytest.approx(np.quantile(gap, 0.9), abs=1e-8)
@@ -295,11 +310,12 @@ def test_rcs_basis_is_linear_beyond_the_outer_knots() -> None:
 @pytest.fixture(scope="module")
 def calibration_of_true_and_overdispersed(large):
     t, e, lp = large
+    y_te = make_y(time=t, event=e)
     return {
         name: (
-            calibration_in_the_large(t, e, s, 3.0),
-            calibration_slope(t, e, s),
-            integrated_calibration_index(t, e, s, 3.0),
+            calibration_in_the_large(y_te, s, 3.0),
+            calibration_slope(y_te, s),
+            integrated_calibration_index(y_te, s, 3.0),
         )
         for name, s in (("true", true_surv(3.0, lp)), ("over", true_surv(3.0, 2 * lp)))
     }
@@ -326,12 +342,13 @@ def test_overdispersed_predictions_have_slope_below_one(
 
 def test_exact_zero_or_one_predictions_warn(holdout) -> None:
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     s = true_surv(3.0, lp)
     s[:3] = 1.0
     with pytest.warns(
         CalibrationWarning, match="3 predicted survival probabilities of exactly 0 or 1"
     ):
-        calibration_slope(t, e, s)
+        calibration_slope(y_te, s)
 
 
 # --- D-calibration ------------------------------------------------------------------------------
@@ -339,11 +356,12 @@ def test_exact_zero_or_one_predictions_warn(holdout) -> None:
 
 def test_d_calibration_matches_direct_bins_and_chisquare(holdout) -> None:
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     curves = lambda times: true_surv(times, 1.2 * lp)  # noqa: E731
     s = curves(t)
     totals = dcal_direct(s, e)
     stat, p = chisquare(totals)
-    result = d_calibration(t, e, curves)
+    result = d_calibration(y_te, curves)
     np.testing.assert_allclose(result.proportions, totals / len(t), atol=1e-12)
     assert result.proportions.sum() == pytest.approx(1.0, abs=1e-12)
     assert result.statistic == pytest.approx(stat, abs=1e-9)
@@ -352,28 +370,31 @@ def test_d_calibration_matches_direct_bins_and_chisquare(holdout) -> None:
 
 def test_d_calibration_true_curves_pass_and_wrong_curves_fail(large) -> None:
     t, e, lp = large
-    assert d_calibration(t, e, lambda times: true_surv(times, lp)).p_value > 0.05
-    assert d_calibration(t, e, lambda times: true_surv(times, 2 * lp + 1)).p_value < 1e-6
+    y_te = make_y(time=t, event=e)
+    assert d_calibration(y_te, lambda times: true_surv(times, lp)).p_value > 0.05
+    assert d_calibration(y_te, lambda times: true_surv(times, 2 * lp + 1)).p_value < 1e-6
 
 
 def test_survival_on_a_grid_is_interpolated_linearly(holdout) -> None:
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     grid = np.linspace(0.25, 12.0, 48)
     surv = true_surv(grid[None, :], lp[:, None])
     expected = [
         np.interp(ti, np.r_[0, grid], np.r_[1, row]) for ti, row in zip(t, surv, strict=True)
     ]
     np.testing.assert_allclose(survival_at_own_times(surv, t, grid), expected, atol=1e-12)
-    on_grid = d_calibration(t, e, surv, grid)
-    exact = d_calibration(t, e, lambda times: true_surv(times, lp))
+    on_grid = d_calibration(y_te, surv, grid)
+    exact = d_calibration(y_te, lambda times: true_surv(times, lp))
     np.testing.assert_allclose(on_grid.proportions, exact.proportions, atol=0.01)
 
 
 def test_survival_grid_ending_early_warns(holdout) -> None:
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     grid = np.linspace(0.0, 5.0, 11)  # a grid may start at t = 0
     with pytest.warns(HorizonWarning, match=r"patient\(s\) were followed beyond the survival grid"):
-        d_calibration(t, e, true_surv(grid[None, :], lp[:, None]), grid)
+        d_calibration(y_te, true_surv(grid[None, :], lp[:, None]), grid)
 
 
 # --- horizons beyond follow-up ------------------------------------------------------------------
@@ -381,58 +402,64 @@ def test_survival_grid_ending_early_warns(holdout) -> None:
 
 def test_horizons_beyond_follow_up_are_clipped_with_a_warning(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     last = np.max(t[t < t.max()])
     with pytest.warns(HorizonWarning, match=rf"clipped \(years\): 50 -> {last:.6g}"):
-        clipped = clip_horizons([3.0, 50.0], t, tr_t)
+        clipped = clip_horizons([3.0, 50.0], y_te, y_tr)
     np.testing.assert_array_equal(clipped, [3.0, last])
     surv = true_surv(np.array([3.0, 50.0])[None, :], lp[:, None])
     with pytest.warns(HorizonWarning, match="50 -> "):
-        clipped_bs = brier_scores(tr_t, tr_e, t, e, surv, [3.0, 50.0])
+        clipped_bs = brier_scores(y_tr, y_te, surv, [3.0, 50.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        exact_bs = brier_scores(tr_t, tr_e, t, e, surv, clipped)
+        exact_bs = brier_scores(y_tr, y_te, surv, clipped)
     np.testing.assert_array_equal(clipped_bs, exact_bs)
     with pytest.warns(HorizonWarning, match="50 -> "):
-        auc = time_dependent_auc(tr_t, tr_e, t, e, lp, [3.0, 50.0, 60.0])
+        auc = time_dependent_auc(y_tr, y_te, lp, [3.0, 50.0, 60.0])
     assert auc.auc[1] == auc.auc[2]
-    exact_auc = time_dependent_auc(tr_t, tr_e, t, e, lp, clipped)
+    exact_auc = time_dependent_auc(y_tr, y_te, lp, clipped)
     np.testing.assert_array_equal(auc.auc[:2], exact_auc.auc)
     assert auc.mean_auc == pytest.approx(exact_auc.mean_auc, abs=1e-15)  # equal horizons weigh 0
     with pytest.warns(HorizonWarning, match="50 -> "):
-        calibration_in_the_large(t, e, surv[:, 1], 50.0)
+        calibration_in_the_large(y_te, surv[:, 1], 50.0)
 
 
 def test_horizon_before_first_test_time_is_clipped_up(train, holdout) -> None:
-    tr_t, t = train[0], holdout[0]
+    y_tr, t = make_y(time=train[0], event=train[1]), holdout[0]
     with pytest.warns(HorizonWarning, match=rf"1e-05 -> {t.min():.6g}"):
-        assert clip_horizons([1e-5, 3.0], t, tr_t)[0] == t.min()
+        assert clip_horizons([1e-5, 3.0], make_y(time=t, event=holdout[1]), y_tr)[0] == t.min()
 
 
 def test_short_training_follow_up_clips_to_it_and_censors_the_test(holdout) -> None:
     """Censoring KM from training data ending at 4 years: test events after 4 years are ignored."""
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     tr_t, tr_e, _ = weibull(1500, 5, end=4.0)
+    y_tr = make_y(time=tr_t, event=tr_e)
     last = np.max(t[t < tr_t.max()])
     surv = true_surv(np.array([2.0, 6.0])[None, :], lp[:, None])
     with pytest.warns(HorizonWarning, match=rf"6 -> {last:.6g}"):
-        bs = brier_scores(tr_t, tr_e, t, e, surv, [2.0, 6.0])
+        bs = brier_scores(y_tr, y_te, surv, [2.0, 6.0])
     assert bs[1] == pytest.approx(brier_direct(tr_t, tr_e, t, e, surv[:, 1], last), abs=1e-10)
     with pytest.warns(HorizonWarning, match=rf"6 -> {last:.6g}"):
-        auc = time_dependent_auc(tr_t, tr_e, t, e, lp, [2.0, 6.0])
+        auc = time_dependent_auc(y_tr, y_te, lp, [2.0, 6.0])
     assert auc.auc[1] == pytest.approx(auc_direct(tr_t, tr_e, t, e, lp, last), abs=1e-10)
 
 
 def test_ibs_drops_grid_points_beyond_follow_up(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     grid = np.array([1.0, 2.0, 4.0, 8.0, 20.0, 30.0])
     surv = true_surv(grid[None, :], lp[:, None])
     with pytest.warns(
         HorizonWarning, match=r"2 grid point\(s\) outside the follow-up were dropped"
     ):
-        value = integrated_brier_score(tr_t, tr_e, t, e, surv, grid)
-    assert value == integrated_brier_score(tr_t, tr_e, t, e, surv[:, :4], grid[:4])
+        value = integrated_brier_score(y_tr, y_te, surv, grid)
+    assert value == integrated_brier_score(y_tr, y_te, surv[:, :4], grid[:4])
 
 
 # --- bad inputs ---------------------------------------------------------------------------------
@@ -440,80 +467,95 @@ def test_ibs_drops_grid_points_beyond_follow_up(train, holdout) -> None:
 
 def test_bad_inputs_raise_evaluation_errors(train, holdout) -> None:
     tr_t, tr_e, _ = train
+    y_tr = make_y(time=tr_t, event=tr_e)
     t, e, lp = holdout
+    y_te = make_y(time=t, event=e)
     n = len(t)
     surv = true_surv(HORIZONS[None, :], lp[:, None])
+    y_int = np.empty(n, dtype=[("event", int), ("time", float)])  # not cast to bool, as make_y does
+    y_int["event"], y_int["time"] = 2, t
     cases = [
         (
-            lambda: brier_scores(tr_t, tr_e, t, e[:-1], surv, HORIZONS),
-            r"time and event must be 1-D with one value per patient, but got shapes \(800,\) and \(799,\)",
+            lambda: brier_scores(y_tr, np.column_stack([t, e]), surv, HORIZONS),
+            r"y must be a 1-D structured array with fields \(event, time\), .* but got dtype "
+            r"float64 and shape \(800, 2\)",
         ),
         (
-            lambda: ipa(tr_t[:5], tr_e, t, e, surv, HORIZONS),
-            r"train_time and train_event must be 1-D .* \(5,\) and \(1500,\)",
+            lambda: ipa(y_tr[:, None], y_te, surv, HORIZONS),
+            r"y_train must be a 1-D structured array with fields \(event, time\), .* shape "
+            r"\(1500, 1\)",
         ),
         (
-            lambda: brier_scores(tr_t, tr_e, t, e, surv * 1.5, HORIZONS),
+            lambda: ipa(make_y(time=tr_t, event=np.zeros(len(tr_t))), y_te, surv, HORIZONS),
+            r"y_train\['event'\] must contain at least one event, but all 1500 patients are censored",
+        ),
+        (
+            lambda: brier_scores(y_tr, y_te, surv * 1.5, HORIZONS),
             r"surv_at_horizons must hold survival probabilities in \[0, 1\], but \d+ value\(s\) do not",
         ),
         (
-            lambda: brier_scores(tr_t, tr_e, t, e, surv[:, ::-1], HORIZONS),
+            lambda: brier_scores(y_tr, y_te, surv[:, ::-1], HORIZONS),
             r"surv_at_horizons must be non-increasing in time \(along axis 1\), but patient 0 rises",
         ),
         (
-            lambda: ipa(tr_t, tr_e, t, e, surv[:, :2], HORIZONS),
+            lambda: ipa(y_tr, y_te, surv[:, :2], HORIZONS),
             r"surv_at_horizons must have shape \(n_patients, n_times\) = \(800, 3\), but got \(800, 2\)",
         ),
         (
-            lambda: brier_scores(tr_t, tr_e, t, e, surv, [3.0, 1.0, 5.0]),
+            lambda: brier_scores(y_tr, y_te, surv, [3.0, 1.0, 5.0]),
             r"horizons must be finite, > 0 and strictly increasing \(years\), but got \[3.0, 1.0, 5.0\]",
         ),
         (
-            lambda: time_dependent_auc(tr_t, tr_e, t, np.zeros(n), lp, HORIZONS),
+            lambda: time_dependent_auc(y_tr, make_y(time=t, event=np.zeros(n)), lp, HORIZONS),
             "event must contain at least one event, but all 800 patients are censored",
         ),
         (
-            lambda: time_dependent_auc(tr_t, tr_e, t, np.full(n, 2), lp, HORIZONS),
+            lambda: time_dependent_auc(y_tr, y_int, lp, HORIZONS),
             r"event must hold only 0/False \(censored\) or 1/True \(event\), but found \[2\]",
         ),
         (
-            lambda: time_dependent_auc(tr_t, tr_e, -t, e, lp, HORIZONS),
+            lambda: time_dependent_auc(y_tr, make_y(time=-t, event=e), lp, HORIZONS),
             r"time must hold finite follow-up times >= 0 \(years\), but 800 value\(s\) do not",
         ),
         (
-            lambda: time_dependent_auc(tr_t, tr_e, t, e, lp[:, None], HORIZONS),
+            lambda: time_dependent_auc(y_tr, y_te, lp[:, None], HORIZONS),
             r"risk must have shape \(800,\) or \(800, 3\) \(patients x horizons\), but got \(800, 1\)",
         ),
         (
-            lambda: time_dependent_auc(tr_t, tr_e, t, e, lp, [t.min()]),
+            lambda: time_dependent_auc(y_tr, y_te, lp, [t.min()]),
             "time-dependent AUC at .* years needs at least one test event by then",
         ),
         (
-            lambda: integrated_brier_score(tr_t, tr_e, t, e, surv[:, [0, 2]], [1.0, 50.0]),
+            lambda: integrated_brier_score(y_tr, y_te, surv[:, [0, 2]], [1.0, 50.0]),
             "needs at least 2 grid points inside the follow-up, but 1 of 2 are",
         ),
         (
-            lambda: calibration_slope(t, e, np.full(n, 0.7)),
+            lambda: calibration_slope(y_te, np.full(n, 0.7)),
             "needs predictions that vary between patients, but all 800 are S = 0.7",
         ),
         (
-            lambda: integrated_calibration_index(t, e, surv[:, 1], 3.0, n_knots=8),
+            lambda: integrated_calibration_index(y_te, surv[:, 1], 3.0, n_knots=8),
             r"n_knots must be one of \[3, 4, 5, 6, 7\], but got 8",
         ),
         (
-            lambda: brier_scores(np.minimum(tr_t, 4.0), tr_e, t, e & (t > 5), surv[:, :2], [1, 3]),
+            lambda: brier_scores(
+                make_y(time=np.minimum(tr_t, 4.0), event=tr_e),
+                make_y(time=t, event=e & (t > 5)),
+                surv[:, :2],
+                [1, 3],
+            ),
             r"need a test event before the end of training follow-up \(4 years",
         ),
         (
-            lambda: clip_horizons(HORIZONS, np.full(n, 2.0)),
+            lambda: clip_horizons(HORIZONS, make_y(time=np.full(n, 2.0), event=e)),
             r"need test follow-up times before the end of follow-up \(2 years\), but there are none",
         ),
-        (lambda: d_calibration(t, e, surv), "surv given as an array needs the time grid"),
+        (lambda: d_calibration(y_te, surv), "surv given as an array needs the time grid"),
         (
-            lambda: d_calibration(t, e, lambda times: 1.0 + times),
+            lambda: d_calibration(y_te, lambda times: 1.0 + times),
             r"surv\(time\) must hold survival probabilities in \[0, 1\]",
         ),
-        (lambda: d_calibration(t, e, surv, HORIZONS, n_bins=1), "n_bins must be an integer >= 2"),
+        (lambda: d_calibration(y_te, surv, HORIZONS, n_bins=1), "n_bins must be an integer >= 2"),
     ]
     for call, message in cases:
         with pytest.raises(EvaluationError, match=message):
@@ -522,4 +564,4 @@ def test_bad_inputs_raise_evaluation_errors(train, holdout) -> None:
 
 def test_evaluation_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="horizons must be finite"):
-        clip_horizons([np.nan], np.arange(1.0, 5.0))
+        clip_horizons([np.nan], make_y(time=np.arange(1.0, 5.0), event=np.ones(4)))

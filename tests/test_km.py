@@ -12,6 +12,7 @@ from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import EvaluationError
 from msk1model.evaluation.cutpoints import cutpoint_groups
 from msk1model.evaluation.km import kaplan_meier, kaplan_meier_steps, logrank_test
+from msk1model.outcome import make_y
 
 Outcome = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -40,13 +41,14 @@ def test_logrank_matches_lifelines_for_two_and_three_groups(
 ) -> None:
     t, e, x = request.getfixturevalue(data)
     two = cutpoint_groups(x, "median")
-    ours = logrank_test(t, e, two)
+    y = make_y(time=t, event=e)
+    ours = logrank_test(y, two)
     theirs = lifelines_logrank(t[two == "low"], t[two == "high"], e[two == "low"], e[two == "high"])
     assert ours.df == 1
     assert ours.statistic == pytest.approx(theirs.test_statistic, abs=1e-8)
     assert ours.p == pytest.approx(theirs.p_value, abs=1e-8)
     three = cutpoint_groups(x, "tertiles")
-    ours = logrank_test(t, e, three)
+    ours = logrank_test(y, three)
     theirs = multivariate_logrank_test(t, three, e)
     assert ours.df == 2
     assert ours.statistic == pytest.approx(theirs.test_statistic, abs=1e-8)
@@ -55,14 +57,15 @@ def test_logrank_matches_lifelines_for_two_and_three_groups(
 
 def test_logrank_needs_two_groups_and_no_missing_labels(small: Outcome) -> None:
     t, e, _ = small
+    y = make_y(time=t, event=e)
     with pytest.raises(EvaluationError, match="needs at least two groups"):
-        logrank_test(t, e, np.zeros(len(t)))
+        logrank_test(y, np.zeros(len(t)))
     labels = np.array(["a", "b"] * (len(t) // 2) + ["a"] * (len(t) % 2), dtype=object)
     labels[0] = None
     with pytest.raises(
         EvaluationError, match=r"groups must hold one label per patient .* 1 missing"
     ):
-        logrank_test(t, e, labels)
+        logrank_test(y, labels)
 
 
 # --- Kaplan-Meier -----------------------------------------------------------------------------
@@ -73,7 +76,7 @@ def test_kaplan_meier_matches_lifelines_at_given_times(gbsg2) -> None:
     X, event, time = gbsg2
     groups = X["grade"].map({1.0: "I", 2.0: "II", 3.0: "III"}).to_numpy()
     at = [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0]
-    table = kaplan_meier(time, event, groups, at)
+    table = kaplan_meier(make_y(time=time, event=event), groups, at)
     assert list(table.columns) == [
         "group",
         "time",
@@ -101,7 +104,8 @@ def test_kaplan_meier_matches_lifelines_at_given_times(gbsg2) -> None:
 def test_kaplan_meier_down_to_zero_and_steps_match_lifelines() -> None:
     time = np.array([0.5, 1.0, 1.0, 2.0, 2.5, 3.0, 4.0])
     event = np.array([1, 1, 0, 1, 0, 1, 1])  # the last patient has the event: S drops to 0
-    table = kaplan_meier(time, event, None, [0.0, 1.0, 3.5, 4.0, 6.0])
+    y = make_y(time=time, event=event)
+    table = kaplan_meier(y, None, [0.0, 1.0, 3.5, 4.0, 6.0])
     km = KaplanMeierFitter().fit(time, event)
     ci = km.confidence_interval_survival_function_
     expected_ci = np.array([ci.loc[:t].iloc[-1].to_numpy() for t in table["time"]])
@@ -109,7 +113,7 @@ def test_kaplan_meier_down_to_zero_and_steps_match_lifelines() -> None:
     np.testing.assert_allclose(table[["lower", "upper"]], expected_ci, atol=1e-8)
     assert table["at_risk"].tolist() == [7, 6, 1, 1, 0]
     assert table["median"].iloc[0] == km.median_survival_time_ == 3.0  # S(3) = 0.268
-    steps, survival = kaplan_meier_steps(time, event)
+    steps, survival = kaplan_meier_steps(y)
     np.testing.assert_array_equal(steps, km.timeline)
     np.testing.assert_allclose(survival, km.survival_function_["KM_estimate"], atol=1e-12)
 
@@ -119,4 +123,4 @@ def test_kaplan_meier_rejects_unsorted_times(small: Outcome) -> None:
     with pytest.raises(
         EvaluationError, match=r"times must be finite, >= 0 and strictly increasing"
     ):
-        kaplan_meier(t, e, None, [5.0, 1.0])
+        kaplan_meier(make_y(time=t, event=e), None, [5.0, 1.0])

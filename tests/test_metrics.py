@@ -1,14 +1,17 @@
-"""Metrics against independent computations: lifelines and a direct O(n^2) definition."""
+"""Metrics against independent computations: lifelines, scikit-survival and an O(n^2) definition."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from lifelines.utils import concordance_index
+from sksurv.datasets import load_gbsg2
+from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
 from sksurv.nonparametric import CensoringDistributionEstimator
 
+from msk1model.errors import EvaluationError
 from msk1model.evaluation import harrell_c, uno_c
-from msk1model.models import structured_y
+from msk1model.outcome import make_y
 
 
 def cohort(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -23,21 +26,21 @@ def test_harrell_c_matches_lifelines() -> None:
     time, event, risk = cohort(300, 1)
     time = np.round(time, 1)  # with tied times and tied risks
     risk = np.round(risk, 1)
-    assert harrell_c(time, event, risk) == pytest.approx(
+    assert harrell_c(make_y(time=time, event=event), risk) == pytest.approx(
         concordance_index(time, -risk, event), abs=1e-9
     )
 
 
 def test_harrell_c_perfect_and_reversed() -> None:
     time = np.arange(1.0, 11.0)
-    event = np.ones(10, bool)
-    assert harrell_c(time, event, -time) == 1.0
-    assert harrell_c(time, event, time) == 0.0
+    y = make_y(time=time, event=np.ones(10, bool))
+    assert harrell_c(y, -time) == 1.0
+    assert harrell_c(y, time) == 0.0
 
 
 def uno_direct(train_time, train_event, time, event, risk, tau):
     """Uno et al. (2011) by its definition, with the censoring KM G(t-) from the training data."""
-    cens = CensoringDistributionEstimator().fit(structured_y(train_event, train_time))
+    cens = CensoringDistributionEstimator().fit(make_y(time=train_time, event=train_event))
     num = den = 0.0
     for i in range(len(time)):
         if not event[i] or time[i] >= tau:
@@ -56,6 +59,48 @@ def test_uno_c_matches_its_definition() -> None:
     time, event, risk = cohort(150, 3)
     tau = 4.0
     expected = uno_direct(train_time, train_event, time, event, risk, tau)
-    assert uno_c(train_time, train_event, time, event, risk, tau) == pytest.approx(
+    y_train = make_y(time=train_time, event=train_event)
+    assert uno_c(y_train, make_y(time=time, event=event), risk, tau=tau) == pytest.approx(
         expected, abs=1e-9
     )
+
+
+def test_sksurv_datasets_y_goes_straight_in() -> None:
+    """GBSG2's own y (fields ``cens``, ``time`` in days), not renamed: scikit-survival's values."""
+    X, y = load_gbsg2()
+    assert y.dtype.names == ("cens", "time")
+    risk = X["pnodes"].to_numpy(float) - 0.01 * X["progrec"].to_numpy(float)
+    assert harrell_c(y, risk) == concordance_index_censored(y["cens"], y["time"], risk)[0]
+    train, test = np.arange(len(y)) % 3 != 0, np.arange(len(y)) % 3 == 0
+    tau = 1500.0  # days, before the last training follow-up
+    expected = concordance_index_ipcw(y[train], y[test], risk[test], tau=tau)[0]
+    assert uno_c(y[train], y[test], risk[test], tau=tau) == expected
+
+
+@pytest.mark.parametrize(
+    ("y", "match"),
+    [
+        (
+            np.column_stack([np.arange(1.0, 6.0), np.ones(5)]),
+            r"y must be a 1-D structured array with fields \(event, time\), as from "
+            r"msk1model.outcome.make_y or sksurv.util.Surv, but got dtype float64 and shape "
+            r"\(5, 2\)",
+        ),
+        (
+            np.array([(1.0, True)] * 5, dtype=[("time", float), ("event", bool)]),
+            r"y must hold the event field first and the time field second .* but its fields "
+            r"are \('time', 'event'\)",
+        ),
+        (
+            np.array([(True, "1.0")] * 5, dtype=[("event", bool), ("time", "U3")]),
+            r"y\['time'\] must be numeric or bool, but has dtype <U3",
+        ),
+    ],
+)
+def test_a_y_of_the_wrong_dtype_is_a_clear_error(y: np.ndarray, match: str) -> None:
+    risk = np.arange(5.0)
+    with pytest.raises(EvaluationError, match=match):
+        harrell_c(y, risk)
+    good = make_y(time=np.arange(1.0, 6.0), event=np.ones(5))
+    with pytest.raises(EvaluationError, match=match.replace("y", "y_train", 1)):
+        uno_c(y, good, risk, tau=3.0)

@@ -18,6 +18,7 @@ from msk1model.evaluation.calibration import calibration_slope
 from msk1model.evaluation.metrics import harrell_c
 from msk1model.evaluation.optimism import optimism_corrected, survival_scores
 from msk1model.models import make_model
+from msk1model.outcome import make_y
 
 
 def test_optimism_matches_hand_drawn_replicates() -> None:
@@ -62,18 +63,24 @@ def coxph_optimism() -> tuple[pd.DataFrame, dict[str, float]]:
     """Optimism table of a coxph on 300 patients; its C and slope directly and on 20,000 others."""
     train = er_positive(300, seed=0)
     fit, score = survival_scores(
-        lambda: make_model("coxph", FEATURES, {}, 0), train, train["time"], train["event"], 5.0
+        lambda: make_model("coxph", features=FEATURES, random_state=0),
+        train,
+        make_y(time=train["time"], event=train["event"]),
+        horizon=5.0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines convergence chatter on some resamples
         table = optimism_corrected(fit, score, len(train), n_boot=20, seed=1, n_jobs=2)
     model = fit(np.arange(len(train)))
     val = er_positive(20_000, seed=99)
+    y_val = make_y(time=val["time"], event=val["event"])
     return table.set_index("metric"), {
-        "c_direct": harrell_c(train["time"], train["event"], model.predict(train)),
-        "c_validation": harrell_c(val["time"], val["event"], model.predict(val)),
+        "c_direct": harrell_c(
+            make_y(time=train["time"], event=train["event"]), model.predict(train)
+        ),
+        "c_validation": harrell_c(y_val, model.predict(val)),
         "slope_validation": calibration_slope(
-            val["time"], val["event"], model.predict_survival_function(val, np.array([5.0]))[:, 0]
+            y_val, model.predict_survival_function(val, np.array([5.0]))[:, 0]
         ),
     }
 

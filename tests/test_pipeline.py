@@ -18,19 +18,26 @@ from PIL import Image
 
 from msk1model.config import RunConfig, config_hash, load_config
 from msk1model.errors import DataError, ModelError
-from msk1model.export import predict_frame
-from msk1model.pipeline import RunResult, run
+from msk1model.export import predict_frame, register_predictor
+from msk1model.outcome import make_y
+from msk1model.pipeline import run
+from msk1model.results import RunResult
 
 from .conftest import DEFAULT_CONFIG, TINY
 from .test_report import needs_chromium
 
+#: Runs of tests that are not about the report skip it (it is most of a tiny run's time).
+NO_REPORT = "report.enabled=false"
+
 
 @pytest.fixture()
-def result(tiny_config: RunConfig) -> RunResult:
-    return run(tiny_config)
+def result(tiny_result: RunResult) -> RunResult:
+    """The session's tiny run (read-only): MLflow points at its store."""
+    return tiny_result
 
 
-def test_run_logs_parent_children_and_trials(result: RunResult, tiny_config: RunConfig) -> None:
+def test_run_logs_parent_children_and_trials(result: RunResult, tiny_run) -> None:
+    tiny_config = tiny_run.config
     client = MlflowClient()
     parent = client.get_run(result.run_id)
     assert parent.info.status == "FINISHED"
@@ -49,9 +56,7 @@ def test_run_logs_parent_children_and_trials(result: RunResult, tiny_config: Run
     ]
     for child in children:
         outcome = next(o for o in result.outcomes if o.run_id == child.info.run_id)
-        assert child.data.metrics["test_harrell_c"] == pytest.approx(
-            outcome.metrics["test_harrell_c"]
-        )
+        assert child.data.metrics["test_harrell_c"] == outcome.score("test", "harrell_c")
         assert set(child.data.metrics) >= {
             "cv_harrell_c_mean",
             "cv_harrell_c_sd",
@@ -75,7 +80,7 @@ def test_run_logs_parent_children_and_trials(result: RunResult, tiny_config: Run
     )
     assert resolved == tiny_config.model_dump(mode="json")
     delta = parent.data.metrics["coxnet.delta_test_harrell_c"]
-    by = {(o.model_name, o.feature_set): o.metrics["test_harrell_c"] for o in result.outcomes}
+    by = {(o.model_name, o.feature_set): o.score("test", "harrell_c") for o in result.outcomes}
     assert delta == pytest.approx(by["coxnet", "clinical+msk1"] - by["coxnet", "clinical"])
 
 
@@ -83,11 +88,9 @@ def test_test_set_metrics_match_scikit_survival(result: RunResult) -> None:
     """The logged time-dependent AUC and Brier score at 5 years, recomputed with sksurv directly."""
     from sksurv.metrics import brier_score, cumulative_dynamic_auc
 
-    from msk1model.models import structured_y
-
     cohort, split = result.cohort, result.split
-    y_train = structured_y(cohort.event[split.train], cohort.time[split.train])
-    y_test = structured_y(cohort.event[split.test], cohort.time[split.test])
+    y_train = make_y(time=cohort.time[split.train], event=cohort.event[split.train])
+    y_test = make_y(time=cohort.time[split.test], event=cohort.event[split.test])
     X_test = cohort.table.iloc[split.test]
     logged = MlflowClient().get_run(result.selected.run_id).data.metrics
     model = result.selected.model
@@ -108,12 +111,13 @@ def test_test_set_metrics_match_scikit_survival(result: RunResult) -> None:
 
 
 def test_msk1_adds_discrimination_on_the_synthetic_cohort(result: RunResult) -> None:
-    by = {(o.model_name, o.feature_set): o.metrics for o in result.outcomes}
-    assert (
-        by["coxnet", "clinical+msk1"]["cv_harrell_c_mean"]
-        > by["coxnet", "clinical"]["cv_harrell_c_mean"]
-    )
-    assert 0.6 < by["coxnet", "clinical+msk1"]["test_harrell_c"] < 0.85
+    by = {(o.model_name, o.feature_set): o for o in result.outcomes}
+    cv = {
+        fs: by["coxnet", fs].score("cv", "harrell_c", statistic="mean")
+        for fs in ("clinical", "clinical+msk1")
+    }
+    assert cv["clinical+msk1"] > cv["clinical"]
+    assert 0.6 < by["coxnet", "clinical+msk1"].score("test", "harrell_c") < 0.85
     assert result.selected.feature_set == "clinical+msk1"
 
 
@@ -159,23 +163,51 @@ def test_exported_model_holds_no_pickle(result: RunResult) -> None:
 def test_later_runs_add_versions_and_move_the_alias_only_when_better(
     tiny_config: RunConfig,
 ) -> None:
-    first = run(tiny_config)
-    same = run(tiny_config)  # identical config and seed: equal metric, so the champion stays
+    uri = f"tracking.uri={tiny_config.tracking.uri}"
+    config = load_config(DEFAULT_CONFIG, [*TINY, uri, NO_REPORT])
+    first = run(config)
+    same = run(config)  # identical config and seed: equal metric, so the champion stays
     assert same.registration is not None and same.registration.version == "2"
     assert not same.registration.promoted
-    assert same.selected.metrics["test_harrell_c"] == first.selected.metrics["test_harrell_c"]
+    c_first, c_same = (r.selected.score("test", "harrell_c") for r in (first, same))
+    assert c_same == c_first
     assert "champion kept" in same.registration.reason
-    other = run(
-        load_config(DEFAULT_CONFIG, [*TINY, f"tracking.uri={tiny_config.tracking.uri}", "seed=99"])
-    )
+    other = run(load_config(DEFAULT_CONFIG, [*TINY, uri, NO_REPORT, "seed=99"]))
     assert other.registration is not None and other.registration.version == "3"
-    better = other.selected.metrics["test_harrell_c"] > first.selected.metrics["test_harrell_c"]
+    c_other = other.selected.score("test", "harrell_c")
+    better = c_other > c_first
     assert other.registration.promoted == better
     champion = MlflowClient().get_model_version_by_alias("msk1-prognostic", "champion")
     assert str(champion.version) == ("3" if better else "1")
-    assert float(champion.tags["metric.test_harrell_c"]) == max(
-        first.selected.metrics["test_harrell_c"], other.selected.metrics["test_harrell_c"]
-    )
+    assert float(champion.tags["metric.test_harrell_c"]) == max(c_first, c_other)
+
+
+def test_a_champion_metric_where_lower_is_better_promotes_the_lower(
+    tiny_config: RunConfig,
+) -> None:
+    """Versions of one logged predictor, registered with Brier scores 0.20, 0.25 then 0.15."""
+    uri = f"tracking.uri={tiny_config.tracking.uri}"
+    done = run(load_config(DEFAULT_CONFIG, [*TINY, uri, NO_REPORT, "tuning.n_trials=1"]))
+    promoted, reasons = [], []
+    for brier in (0.20, 0.25, 0.15):
+        registration = register_predictor(
+            done.model_uri,
+            "brier-champion",
+            "champion",
+            {"test_brier_5y": brier},
+            champion_metric="test_brier_5y",
+            higher_is_better=False,
+            tags={},
+        )
+        promoted.append(registration.promoted)
+        reasons.append(registration.reason)
+    assert promoted == [True, False, True]
+    assert reasons[1:] == [
+        "test_brier_5y 0.2500 >= champion v1 0.2000; champion kept",
+        "test_brier_5y 0.1500 < champion v1 0.2000",
+    ]
+    champion = MlflowClient().get_model_version_by_alias("brier-champion", "champion")
+    assert str(champion.version) == "3" and float(champion.tags["metric.test_brier_5y"]) == 0.15
 
 
 def test_bad_data_fails_before_any_run(tiny_config: RunConfig, tmp_path: Path) -> None:
@@ -205,7 +237,7 @@ def test_imputation_inside_the_pipeline_uses_training_rows_only(
     cohort.loc[cohort.index % 6 == 0, "size"] = np.nan
     path = tmp_path / "gaps.csv"
     cohort.to_csv(path, index=False)
-    overrides = [f"data.source={path}", "data.time_unit=years", "data.missing=impute"]
+    overrides = [f"data.source={path}", "data.time_unit=years", "data.missing=impute", NO_REPORT]
     config = load_config(
         DEFAULT_CONFIG, [*TINY, f"tracking.uri={tiny_config.tracking.uri}", *overrides]
     )
@@ -215,7 +247,7 @@ def test_imputation_inside_the_pipeline_uses_training_rows_only(
     assert expected != np.nanmedian(result.cohort.table["size"])  # the test part would move it
     for outcome in result.outcomes:
         medians = dict(
-            zip(outcome.model.features, outcome.model.preprocessor_.medians_, strict=True)
+            zip(outcome.model.features_, outcome.model.preprocessor_.medians_, strict=True)
         )
         assert medians["size"] == expected, outcome.model_name
 
@@ -235,6 +267,7 @@ def test_text_categories_and_biomarker_form_travel_with_the_exported_model(
         "data.categorical=[grade]",
         "biomarker.transform=zscore",
         "biomarker.spline_knots=3",
+        NO_REPORT,
     ]
     config = load_config(
         DEFAULT_CONFIG, [*TINY, f"tracking.uri={tiny_config.tracking.uri}", *overrides]
@@ -252,7 +285,7 @@ def test_text_categories_and_biomarker_form_travel_with_the_exported_model(
         "z(msk1)'",
     ]
     rows = result.cohort.table.head(20)
-    loaded = mlflow.pyfunc.load_model(result.model_uri).predict(rows[model.features])
+    loaded = mlflow.pyfunc.load_model(result.model_uri).predict(rows[model.features_])
     expected = predict_frame(model, rows, [3.0, 5.0]).reset_index(drop=True)
     np.testing.assert_allclose(loaded.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
 
@@ -317,6 +350,7 @@ def test_report_hazard_ratio_equals_a_lifelines_fit(result: RunResult) -> None:
     assert metrics[f"{key}_upper"] == pytest.approx(upper, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_report_recovers_the_simulated_msk1_effect_and_its_added_value(
     tiny_config: RunConfig,
 ) -> None:
@@ -349,7 +383,7 @@ def test_run_report_opens_in_chromium_and_shows_its_kaplan_meier_plots(
 ) -> None:
     import dataclasses
 
-    from msk1model.evaluation.report import Figure, read_report, write_report
+    from msk1model.report import Figure, read_report, write_report
 
     from .test_report import _chromium, _console_lines, _count_colour, _png
 

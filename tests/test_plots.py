@@ -35,6 +35,7 @@ from msk1model.evaluation.plots import (
     metrics_ci_plot,
     save_png,
 )
+from msk1model.outcome import make_y
 
 HORIZON = 5.0
 
@@ -48,8 +49,14 @@ def cohort() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def km_ax(cohort: pd.DataFrame) -> Axes:
-    return km_plot(cohort["time"], cohort["event"], cohort["msk1_group"], p_value=0.0123)
+def y(cohort: pd.DataFrame) -> np.ndarray:
+    """The cohort's outcome as a structured (event, time) array."""
+    return make_y(time=cohort["time"], event=cohort["event"])
+
+
+@pytest.fixture(scope="module")
+def km_ax(cohort: pd.DataFrame, y: np.ndarray) -> Axes:
+    return km_plot(y, cohort["msk1_group"], p_value=0.0123)
 
 
 def by_gid(ax: Axes, gid: str) -> np.ndarray:
@@ -110,11 +117,10 @@ def test_km_at_risk_table_counts_follow_up_at_least_t(cohort: pd.DataFrame, km_a
     assert expected["low", 0.0] == 250 and expected["high", 10.0] > 0
 
 
-def test_km_custom_times_order_title_and_given_axes(cohort: pd.DataFrame) -> None:
+def test_km_custom_times_order_title_and_given_axes(cohort: pd.DataFrame, y: np.ndarray) -> None:
     ax = Figure().add_subplot()
     out = km_plot(
-        cohort["time"],
-        cohort["event"],
+        y,
         cohort["msk1_group"],
         risk_table_times=[0.5, 2.5, 7.25],
         ax=ax,
@@ -133,9 +139,9 @@ def test_km_custom_times_order_title_and_given_axes(cohort: pd.DataFrame) -> Non
     assert not any("log-rank" in text.get_text() for text in ax.texts)
 
 
-def test_km_p_value_and_single_group(cohort: pd.DataFrame, km_ax: Axes) -> None:
+def test_km_p_value_and_single_group(km_ax: Axes, y: np.ndarray) -> None:
     assert "log-rank p = 0.012" in [text.get_text() for text in km_ax.texts]
-    ax = km_plot(cohort["time"], cohort["event"])
+    ax = km_plot(y)
     assert [line.get_gid() for line in ax.get_lines()] == ["km|all", "censor|all"]
     assert at_risk_table(ax)["all", 0.0] == 500
 
@@ -165,9 +171,9 @@ def survival_at_horizon(cohort: pd.DataFrame) -> np.ndarray:
 
 
 def test_calibration_groups_equal_lifelines_km(
-    cohort: pd.DataFrame, survival_at_horizon: np.ndarray
+    cohort: pd.DataFrame, y: np.ndarray, survival_at_horizon: np.ndarray
 ) -> None:
-    groups = calibration_groups(survival_at_horizon, cohort["time"], cohort["event"], HORIZON)
+    groups = calibration_groups(y, survival_at_horizon, HORIZON)
     risk = 1.0 - survival_at_horizon
     decile = pd.qcut(risk, 10, labels=False)  # continuous risks: 50 patients per decile
     assert groups["group"].tolist() == list(range(1, 11))
@@ -191,7 +197,7 @@ def test_calibration_groups_degenerate_interval_is_the_estimate() -> None:
     time = np.array([1.0, 2.0, 6.0, 7.0, 0.5, 0.8, 3.0, 8.0])
     event = np.array([0, 0, 1, 0, 1, 1, 1, 0])
     surv = np.array([0.99, 0.98, 0.97, 0.96, 0.5, 0.4, 0.3, 0.2])
-    groups = calibration_groups(surv, time, event, 5.0, n_groups=2)
+    groups = calibration_groups(make_y(time=time, event=event), surv, 5.0, n_groups=2)
     first = groups.iloc[0]  # no event before 5 years: KM(5) = 1
     assert first["observed"] == first["observed_lower"] == first["observed_upper"] == 0.0
 
@@ -298,77 +304,79 @@ def test_metrics_ci_plot_rows_per_metric_and_model() -> None:
 
 BAD_INPUT = [
     pytest.param(
-        lambda t, e, g: km_plot(t, e[:-1], g), "time and event must be 1-D", id="event-length"
+        lambda y, g: km_plot(np.column_stack([y["time"], y["event"]]), g),
+        r"y must be a 1-D structured array with fields \(event, time\)",
+        id="y-dtype",
     ),
     pytest.param(
-        lambda t, e, g: km_plot(t, e, g[:-1]),
+        lambda y, g: km_plot(y, g[:-1]),
         r"groups must hold one non-missing label per patient \(500\)",
         id="groups-length",
     ),
     pytest.param(
-        lambda t, e, g: km_plot(t, e, g, group_order=["low", "high", "mid"]),
+        lambda y, g: km_plot(y, g, group_order=["low", "high", "mid"]),
         r"group_order must list every group.*\['mid'\] have no patients \(empty groups\)",
         id="empty-group",
     ),
     pytest.param(
-        lambda t, e, g: km_plot(t, e, g, group_order=["low"]),
+        lambda y, g: km_plot(y, g, group_order=["low"]),
         r"\['high'\] are not listed",
         id="unlisted-group",
     ),
     pytest.param(
-        lambda t, e, g: km_plot(t, e, p_value=1.5), r"p_value must lie in \[0, 1\]", id="p-value"
+        lambda y, g: km_plot(y, p_value=1.5), r"p_value must lie in \[0, 1\]", id="p-value"
     ),
     pytest.param(
-        lambda t, e, g: calibration_groups(np.full(499, 0.9), t, e, 5.0),
+        lambda y, g: calibration_groups(y, np.full(499, 0.9), 5.0),
         r"survival_at_h must have shape \(n_patients, n_times\) = \(500, 1\)",
         id="survival-length",
     ),
     pytest.param(
-        lambda t, e, g: calibration_groups(np.full(500, 0.9), t, e, 5.0, n_groups=501),
+        lambda y, g: calibration_groups(y, np.full(500, 0.9), 5.0, n_groups=501),
         "n_groups must be between 1 and the number of patients",
         id="n-groups",
     ),
     pytest.param(
-        lambda t, e, g: calibration_groups(np.full(500, 0.9), t, e, 12.0),
+        lambda y, g: calibration_groups(y, np.full(500, 0.9), 12.0),
         "horizon must lie within follow-up",
         id="horizon",
     ),
     pytest.param(
-        lambda t, e, g: calibration_plot([0.1, 0.2], [0.1], horizon=5.0),
+        lambda y, g: calibration_plot([0.1, 0.2], [0.1], horizon=5.0),
         r"predicted must be finite with one value per group \(\(1,\)\)",
         id="predicted-length",
     ),
     pytest.param(
-        lambda t, e, g: calibration_plot([0.1], [0.1], lower=[0.0], horizon=5.0),
+        lambda y, g: calibration_plot([0.1], [0.1], lower=[0.0], horizon=5.0),
         "lower and upper must be given together",
         id="lower-only",
     ),
     pytest.param(
-        lambda t, e, g: auc_plot([1.0, 2.0], [0.7]),
+        lambda y, g: auc_plot([1.0, 2.0], [0.7]),
         r"auc of 'model' must hold one AUC in \[0, 1\]",
         id="auc-length",
     ),
     pytest.param(
-        lambda t, e, g: decision_curve_plot(
+        lambda y, g: decision_curve_plot(
             pd.DataFrame({"threshold": [1.2], "model": ["m"], "net_benefit": [0.0]})
         ),
         r"thresholds in \(0, 1\)",
         id="threshold",
     ),
     pytest.param(
-        lambda t, e, g: forest_plot(pd.DataFrame({"label": ["a"], "hr": [1.0], "lower": [0.5]})),
+        lambda y, g: forest_plot(pd.DataFrame({"label": ["a"], "hr": [1.0], "lower": [0.5]})),
         r"frame must have the columns .* \['upper'\] are missing",
         id="missing-column",
     ),
     pytest.param(
-        lambda t, e, g: forest_plot(
+        lambda y, g: forest_plot(
             pd.DataFrame({"label": ["a"], "hr": [1.0], "lower": [1.2], "upper": [2.0]})
         ),
         r"row 0 has 1 in \[1.2, 2\]",
         id="hr-outside-ci",
     ),
     pytest.param(
-        lambda t, e, g: metrics_ci_plot(
+        lambda y, g: metrics_ci_plot(
             pd.DataFrame(columns=["metric", "estimate", "lower", "upper"])
         ),
         "frame must have at least one row",
@@ -379,7 +387,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("call", "message"), BAD_INPUT)
 def test_bad_input_names_the_argument(
-    cohort: pd.DataFrame, call: Callable[..., object], message: str
+    cohort: pd.DataFrame, y: np.ndarray, call: Callable[..., object], message: str
 ) -> None:
     with pytest.raises(EvaluationError, match=message):
-        call(cohort["time"], cohort["event"], cohort["msk1_group"])
+        call(y, cohort["msk1_group"])

@@ -21,7 +21,8 @@ from msk1model.data.describe import (
 )
 from msk1model.data.public import PublicCohort, load_public, public_cohort_names
 from msk1model.data.validation import DataWarning
-from msk1model.errors import DataError
+from msk1model.errors import DataError, OutcomeError
+from msk1model.outcome import make_y
 
 from .conftest import ROOT
 
@@ -243,11 +244,14 @@ def test_describe_can_summarise_another_biomarker(cohorts: dict[str, PublicCohor
 
 
 def test_reverse_km_handles_no_censoring_and_ties() -> None:
-    assert math.isnan(reverse_km_median_follow_up(np.array([1.0, 2.0]), np.array([1, 1])))
+    all_events = make_y(time=np.array([1.0, 2.0]), event=np.array([1, 1]))
+    assert math.isnan(reverse_km_median_follow_up(all_events))
     time = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 5.0])
     event = np.array([1, 0, 1, 0, 0, 1])
     expected = KaplanMeierFitter().fit(time, 1 - event).median_survival_time_
-    assert reverse_km_median_follow_up(time, event) == expected == 4.0
+    assert reverse_km_median_follow_up(make_y(time=time, event=event)) == expected == 4.0
+    with pytest.raises(OutcomeError, match=r"y must be a 1-D structured array"):
+        reverse_km_median_follow_up(np.column_stack([time, event]))
 
 
 def test_list_public_has_one_row_per_cohort() -> None:

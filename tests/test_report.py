@@ -30,7 +30,8 @@ from PIL import Image
 from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import EvaluationError, ExportError
 from msk1model.evaluation.plots import km_plot
-from msk1model.evaluation.report import (
+from msk1model.outcome import make_y
+from msk1model.report import (
     Figure,
     KeyValues,
     ReportDocument,
@@ -66,7 +67,8 @@ def _draw_km(ax: Axes) -> None:
     cohort = make_synthetic_cohort(500, seed=1)
     groups = np.where(cohort["msk1"] > cohort["msk1"].median(), "high MSK1", "low MSK1")
     ax.set_prop_cycle(color=list(KM_COLOURS))
-    km_plot(cohort["time"], cohort["event"], groups, ax=ax, title="Metastasis-free survival")
+    y = make_y(time=cohort["time"], event=cohort["event"])
+    km_plot(y, groups, ax=ax, title="Metastasis-free survival")
     for line in ax.get_lines():
         if str(line.get_gid()).startswith("km|"):
             line.set_linewidth(2.5)
@@ -357,7 +359,7 @@ def test_interrupted_write_keeps_the_previous_page(
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr("msk1model.evaluation._report_io.os.replace", failing_replace)
+    monkeypatch.setattr("msk1model.report.storage.os.replace", failing_replace)
     with pytest.raises(ExportError, match=r"could not be written to .*No space left on device"):
         write_report(km_doc, tmp_path)
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == before

@@ -1,7 +1,8 @@
-"""The random survival forest reproduces scikit-survival and saves without pickle."""
+"""The random survival forest reproduces scikit-survival and is saved as data, without pickle."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 from sksurv.ensemble import RandomSurvivalForest
 
 from msk1model.data.synthetic import make_synthetic_cohort
-from msk1model.models import load_model, make_model, structured_y
-from msk1model.models.rsf import RandomSurvivalForestModel
+from msk1model.models import load_model, make_model, save_model
+from msk1model.models._state import decode_array
+from msk1model.models.rsf import RandomSurvivalForestModel, SurvivalForest
+from msk1model.outcome import make_y
 
 FEATURES = ["age", "size", "grade", "nodes", "pr", "msk1"]
 PARAMS = {"n_estimators": 25}
@@ -22,8 +25,8 @@ SEED = 5
 def fitted() -> tuple[RandomSurvivalForestModel, RandomSurvivalForest, pd.DataFrame, np.ndarray]:
     """Our model and scikit-survival's forest fitted on the same ``Z`` and seed (n = 500)."""
     cohort = make_synthetic_cohort(500, seed=31)
-    y = structured_y(cohort["event"], cohort["time"])
-    model = make_model("rsf", FEATURES, PARAMS, seed=SEED).fit(cohort, y)
+    y = make_y(time=cohort["time"], event=cohort["event"])
+    model = make_model("rsf", PARAMS, features=FEATURES, random_state=SEED).fit(cohort, y)
     assert isinstance(model, RandomSurvivalForestModel)
     Z = model._matrix(cohort)
     reference = RandomSurvivalForest(
@@ -80,11 +83,16 @@ def test_survival_is_exp_of_minus_ensemble_chf_close_to_mean_kaplan_meier(fitted
 
 def test_save_load_round_trip_is_exact_and_has_no_pickle(fitted, tmp_path: Path) -> None:
     model, reference, cohort, _ = fitted
-    model.save(tmp_path)
+    save_model(model, tmp_path)
     for path in tmp_path.iterdir():
         assert not path.read_bytes().startswith(b"\x80"), f"{path.name} is a pickle"
-    with np.load(tmp_path / "forest.npz", allow_pickle=False) as data:
-        assert all(data[k].dtype != object for k in data.files)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
+    forest = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))["learned"]["forest"]
+    assert sorted(forest) == sorted(model.forest_.arrays)
+    for name, encoded in forest.items():  # dtype, shape and bytes come back exactly
+        decoded, original = decode_array(encoded), model.forest_.arrays[name]
+        assert decoded.dtype == original.dtype != object
+        np.testing.assert_array_equal(decoded, original, strict=True)
     loaded = load_model(tmp_path)
     times = np.concatenate([[0.0, 2.5, 5.0], reference.unique_times_])
     np.testing.assert_array_equal(loaded.predict(cohort), model.predict(cohort))
@@ -104,3 +112,13 @@ def test_leaves_store_only_their_changes(fitted) -> None:
     model, reference, _, _ = fitted
     dense = sum(e.tree_.value[:, :, 0].size for e in reference.estimators_)
     assert model.forest_.arrays["chf_value"].size < dense / 20
+
+
+def test_forest_state_round_trip_is_exact(fitted) -> None:
+    model, _, _, Z = fitted
+    again = SurvivalForest.from_state(json.loads(json.dumps(model.forest_.to_state())))
+    times = np.array([0.0, 1.0, 2.5, 5.0, 10.0])
+    np.testing.assert_array_equal(again.risk(Z), model.forest_.risk(Z))
+    np.testing.assert_array_equal(
+        again.cumulative_hazard(Z, times), model.forest_.cumulative_hazard(Z, times)
+    )

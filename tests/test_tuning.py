@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from msk1model.config import ModelConfig, TuningConfig
+from msk1model.models import make_model
+from msk1model.outcome import make_y
+from msk1model.scores import score_value
 from msk1model.splitting import make_split
 from msk1model.tuning import cross_validate, tune
 
@@ -11,8 +14,8 @@ FEATURES = ["age", "size", "grade", "nodes", "pr", "msk1"]
 
 
 def test_tuning_searches_the_space_and_reports_best_trial(synthetic) -> None:
-    event, time = synthetic["event"].to_numpy(bool), synthetic["time"].to_numpy(float)
-    split = make_split(event, 0.25, 3, seed=1)
+    y = make_y(time=synthetic["time"], event=synthetic["event"])
+    split = make_split(y, test_size=0.25, cv_folds=3, seed=1)
     model = ModelConfig.model_validate(
         {
             "kind": "coxnet",
@@ -22,12 +25,11 @@ def test_tuning_searches_the_space_and_reports_best_trial(synthetic) -> None:
     train = split.train
     result = tune(
         model,
-        FEATURES,
         synthetic.iloc[train],
-        event[train],
-        time[train],
+        y[train],
         split.folds,
-        TuningConfig(n_trials=4),
+        features=FEATURES,
+        tuning=TuningConfig(n_trials=4),
         tau=5.0,
         seed=3,
     )
@@ -36,35 +38,26 @@ def test_tuning_searches_the_space_and_reports_best_trial(synthetic) -> None:
     best_value = result.trials["value"].max()
     assert np.mean(result.cv.harrell_c) == pytest.approx(best_value, abs=1e-12)
     # the reported CV scores are reproducible from the best parameters alone
-    again = cross_validate(
-        "coxnet",
-        FEATURES,
-        result.best_params,
-        synthetic.iloc[train],
-        event[train],
-        time[train],
-        split.folds,
-        5.0,
-        3,
-    )
+    estimator = make_model("coxnet", result.best_params, features=FEATURES, random_state=3)
+    again = cross_validate(estimator, synthetic.iloc[train], y[train], split.folds, tau=5.0)
     assert again == result.cv
-    summary = result.cv.summary()
-    assert summary["cv_harrell_c_sd"] == pytest.approx(np.std(result.cv.harrell_c, ddof=1))
-    assert 0.6 < summary["cv_harrell_c_mean"] < 0.8
+    table = result.cv.table()
+    sd = score_value(table, stage="cv", metric="harrell_c", statistic="sd")
+    assert sd == pytest.approx(np.std(result.cv.harrell_c, ddof=1))
+    assert 0.6 < score_value(table, stage="cv", metric="harrell_c", statistic="mean") < 0.8
 
 
 def test_fixed_parameters_run_one_cv(synthetic) -> None:
-    event, time = synthetic["event"].to_numpy(bool), synthetic["time"].to_numpy(float)
-    split = make_split(event, 0.25, 3, seed=1)
+    y = make_y(time=synthetic["time"], event=synthetic["event"])
+    split = make_split(y, test_size=0.25, cv_folds=3, seed=1)
     model = ModelConfig.model_validate({"kind": "xgb_cox", "params": {"n_estimators": 10}})
     result = tune(
         model,
-        FEATURES,
         synthetic.iloc[split.train],
-        event[split.train],
-        time[split.train],
+        y[split.train],
         split.folds,
-        TuningConfig(n_trials=50),
+        features=FEATURES,
+        tuning=TuningConfig(n_trials=50),
         tau=5.0,
         seed=0,
     )

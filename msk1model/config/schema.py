@@ -11,6 +11,7 @@ and input times are converted from ``data.time_unit`` when the cohort is loaded.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from msk1model.errors import ModelError
+from msk1model.scores import CVMetric
 
 __all__ = [
     "TIME_UNITS",
@@ -220,7 +222,9 @@ class TuningConfig(_Strict):
 
     n_trials: int = Field(20, ge=1, le=10_000)
     sampler: Literal["tpe", "random"] = "tpe"
-    metric: Literal["harrell_c", "uno_c"] = "harrell_c"
+    metric: CVMetric = Field(
+        "harrell_c", description="the CV metric a trial maximises (msk1model.scores.CV_METRICS)"
+    )
     timeout_s: float | None = Field(None, gt=0)
 
 
@@ -250,16 +254,17 @@ class TrackingConfig(_Strict):
     log_trials: bool = True
 
 
-ChampionMetric = Literal["test_harrell_c", "test_uno_c", "cv_harrell_c_mean", "cv_uno_c_mean"]
-
-
 class ExportConfig(_Strict):
     """Registration of the best clinical+msk1 model in the MLflow model registry."""
 
     register_model: bool = True
     model_name: str = Field("msk1-prognostic", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
     alias: str = Field("champion", min_length=1, pattern=r"^[A-Za-z][\w\-]*$")
-    champion_metric: ChampionMetric = "test_harrell_c"
+    champion_metric: str = Field(
+        "test_harrell_c",
+        description="a model-run metric with a direction (e.g. test_harrell_c, cv_uno_c_mean, "
+        "test_auc_5y, test_brier_5y); checked against the run's metric names",
+    )
 
 
 class ReportConfig(_Strict):
@@ -331,6 +336,22 @@ class RunConfig(_Strict):
                 f"biomarker.interaction with {column!r} needs patients at more than one level "
                 f"of it, but data.subgroup keeps {column}={kept!r} only. Fix: remove "
                 f"{column} from data.subgroup or drop the interaction"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _champion_metric_is_logged(self) -> RunConfig:
+        from msk1model.tracking import champion_metrics  # the one place metric names are made
+
+        allowed = champion_metrics(self.evaluation.horizons)
+        name = self.export.champion_metric
+        if name not in allowed:
+            hint = difflib.get_close_matches(name, list(allowed), n=1)
+            raise ValueError(
+                f"export.champion_metric must name a metric every model run logs and that has a "
+                f"direction, but got {name!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; allowed with horizons {self.evaluation.horizons}: {sorted(allowed)}"
             )
         return self
 

@@ -15,6 +15,7 @@ from msk1model.data.files import read_table
 from msk1model.data.public import load_public
 from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import DataError
+from msk1model.outcome import make_y
 
 __all__ = ["Cohort", "FlowStep", "load_cohort"]
 
@@ -51,6 +52,11 @@ class Cohort:
     def event(self) -> np.ndarray:
         """Event indicator, bool, shape (n,)."""
         return self.table["event"].to_numpy(dtype=bool)
+
+    @property
+    def y(self) -> np.ndarray:
+        """The outcome as one structured array (event, time in years), shape (n,)."""
+        return make_y(time=self.time, event=self.event)
 
     def features(self, feature_set: str) -> list[str]:
         """Column names of a feature set: ``clinical``, ``clinical+msk1`` or ``msk1``."""

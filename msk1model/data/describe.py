@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from msk1model.config import TIME_UNITS
 from msk1model.data.public import PublicCohort, load_public, public_cohort_names
 from msk1model.data.validation import check_columns
+from msk1model.outcome import as_y, make_y
 
 __all__ = [
     "BiomarkerSummary",
@@ -83,27 +85,32 @@ class CohortDescription:
         return dataclasses.asdict(self)
 
 
-def reverse_km_median_follow_up(time: np.ndarray, event: np.ndarray) -> float:
+def reverse_km_median_follow_up(y: npt.ArrayLike) -> float:
     """Median follow-up by the reverse Kaplan-Meier method (Schemper and Smith, 1996).
 
     Censoring is treated as the event and events as censored; the result is the smallest time
-    at which that curve is <= 0.5, in the unit of ``time``.
+    at which that curve is <= 0.5, in the unit of the times.
 
     Parameters
     ----------
-    time
-        Follow-up times, shape (n,), > 0.
-    event
-        Event indicators (1/True = event), shape (n,).
+    y : structured array, shape (n,)
+        Outcome, fields (event, time): event indicators (True = event) and follow-up times > 0
+        in the cohort's unit, e.g. from :func:`msk1model.outcome.make_y`.
 
     Returns
     -------
     float
         The median potential follow-up, or NaN when the curve never reaches 0.5 (every patient
         had the event, or too few were censored).
+
+    Raises
+    ------
+    OutcomeError
+        If ``y`` is not a 1-D structured array of two fields.
     """
-    time = np.asarray(time, dtype=float)
-    censored = ~np.asarray(event, dtype=bool)
+    outcome = as_y(y)
+    time = np.array(outcome["time"], dtype=float)
+    censored = ~np.array(outcome["event"], dtype=bool)
     distinct, ended = np.unique(time[censored], return_counts=True)
     if distinct.size == 0:
         return math.nan
@@ -117,7 +124,7 @@ def describe_cohort(cohort: PublicCohort, biomarker: str | None = None) -> Cohor
     """Describe a loaded cohort; ``biomarker`` None means its ``default_biomarker``."""
     table = cohort.table
     follow_up = reverse_km_median_follow_up(
-        table["time"].to_numpy(dtype=float), table["event"].to_numpy(dtype=bool)
+        make_y(time=table["time"].to_numpy(dtype=float), event=table["event"].to_numpy(dtype=bool))
     )
     return CohortDescription(
         name=cohort.name,

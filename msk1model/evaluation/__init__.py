@@ -1,6 +1,12 @@
 """Evaluation: metrics, biomarker analyses, cutpoints, bootstrap uncertainty and added value
-(pure functions). Plots and the report document live in :mod:`msk1model.evaluation.plots` and
-:mod:`msk1model.evaluation.report`.
+(pure functions). Plots live in :mod:`msk1model.evaluation.plots`, the report in
+:mod:`msk1model.report`.
+
+Every function takes the survival outcome as one structured ``y`` (fields event, time in years;
+see :mod:`msk1model.outcome`), and ``y_train`` first where a censoring distribution is estimated
+from the training data, in scikit-survival's argument order. The Cox analyses of a cohort table
+(:func:`hazard_ratios`, :func:`proportional_hazards_test`, :func:`er_interaction`,
+:func:`likelihood_ratio_test`) take the frame with lifelines-style ``duration_col``/``event_col``.
 """
 
 from __future__ import annotations
@@ -45,10 +51,16 @@ from msk1model.evaluation.dcal import (
     survival_at_own_times,
 )
 from msk1model.evaluation.horizons import HorizonWarning, clip_horizons
-from msk1model.evaluation.km import LogRankResult, kaplan_meier, kaplan_meier_steps, logrank_test
+from msk1model.evaluation.km import (
+    KMCurve,
+    LogRankResult,
+    kaplan_meier,
+    kaplan_meier_steps,
+    km_curve,
+    logrank_test,
+)
 from msk1model.evaluation.metrics import harrell_c, uno_c
 from msk1model.evaluation.optimism import optimism_corrected, survival_scores
-from msk1model.evaluation.scorecard import ScorecardWarning, score_test_set
 from msk1model.evaluation.timedep import (
     TimeDependentAUC,
     brier_scores,
@@ -67,9 +79,9 @@ __all__ = [
     "DCalibration",
     "ERInteraction",
     "HorizonWarning",
+    "KMCurve",
     "LogRankResult",
     "OptimalCutpoint",
-    "ScorecardWarning",
     "SmoothedCalibration",
     "SurvivalAtTimes",
     "TimeDependentAUC",
@@ -93,6 +105,7 @@ __all__ = [
     "ipa",
     "kaplan_meier",
     "kaplan_meier_steps",
+    "km_curve",
     "lausen_schumacher_p",
     "likelihood_ratio_test",
     "logrank_test",
@@ -101,7 +114,6 @@ __all__ = [
     "optimism_corrected",
     "paired_bootstrap_deltas",
     "proportional_hazards_test",
-    "score_test_set",
     "survival_at_own_times",
     "survival_scores",
     "time_dependent_auc",

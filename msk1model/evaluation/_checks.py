@@ -1,39 +1,99 @@
 """Input checks shared by the evaluation metrics.
 
 Each check raises :class:`~msk1model.errors.EvaluationError` naming the argument, the rule it
-breaks, what was found and how to fix it; each returns the input as a clean ``numpy`` array.
+breaks, what was found and how to fix it; each returns the input as clean ``numpy`` arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from msk1model.errors import EvaluationError
 
-__all__ = ["check_horizons", "check_outcome", "check_risk", "check_survival"]
+__all__ = [
+    "check_columns_outcome",
+    "check_horizons",
+    "check_risk",
+    "check_survival",
+    "check_y",
+    "y_fields",
+]
 
 #: Rises in a survival curve smaller than this are floating-point noise, not a broken curve.
 MONOTONE_TOL = 1e-9
 
 
-def check_outcome(
-    time: npt.ArrayLike, event: npt.ArrayLike, names: tuple[str, str] = ("time", "event")
-) -> tuple[np.ndarray, np.ndarray]:
-    """Follow-up times (years, finite, >= 0) and event indicators (0/1) of equal length.
+def y_fields(y: npt.ArrayLike, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """The (time, event) fields of a structured ``y``, checked for shape and dtype only.
+
+    ``y`` is any 1-D structured array of two fields, the event indicator first and the time
+    second (:func:`msk1model.outcome.make_y`, or scikit-survival's ``Surv`` and datasets, whose
+    fields may be named e.g. ``cens`` and ``time``).
+
+    Returns
+    -------
+    time : ndarray of float, shape (n,)
+        Contiguous copy of the time field (years).
+    event : ndarray, shape (n,)
+        Contiguous copy of the event field, in its own dtype (bool or a number).
+    """
+    arr = np.asarray(y)
+    names = arr.dtype.names or ()
+    if arr.ndim != 1 or len(names) != 2:
+        raise EvaluationError(
+            f"{name} must be a 1-D structured array with fields (event, time), as from "
+            f"msk1model.outcome.make_y or sksurv.util.Surv, but got dtype {arr.dtype} and shape "
+            f"{arr.shape}. Fix: make_y(time=..., event=...)"
+        )
+    if names == ("time", "event"):
+        raise EvaluationError(
+            f"{name} must hold the event field first and the time field second (scikit-survival's "
+            f"order), but its fields are {names}. Fix: make_y(time=..., event=...)"
+        )
+    for field in names:
+        kind = arr.dtype[field].kind
+        if kind not in "biuf":
+            raise EvaluationError(
+                f"{name}[{field!r}] must be numeric or bool, but has dtype {arr.dtype[field]}. "
+                "Fix: make_y(time=..., event=...) from numeric follow-up times and 0/1 flags"
+            )
+    # contiguous copies: a strided field view could take other (SIMD) code paths in numpy
+    return np.array(arr[names[1]], dtype=float), np.array(arr[names[0]])
+
+
+def check_y(y: npt.ArrayLike, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Follow-up times (years, finite, >= 0) and event indicators (0/1) of a structured ``y``.
+
+    Parameters
+    ----------
+    y : structured array, shape (n,)
+        Fields (event, time), see :func:`y_fields`; at least one event.
+    name : str
+        The argument's name in error messages (``"y"``, ``"y_train"``).
 
     Returns
     -------
     time : ndarray of float, shape (n,)
     event : ndarray of bool, shape (n,)
     """
-    t = np.asarray(time, dtype=float)
-    e = np.asarray(event)
-    if t.ndim != 1 or e.ndim != 1 or len(t) != len(e):
-        raise EvaluationError(
-            f"{names[0]} and {names[1]} must be 1-D with one value per patient, but got shapes "
-            f"{t.shape} and {e.shape}. Fix: pass one follow-up time and one event flag per patient"
-        )
+    time, event = y_fields(y, name)
+    fields = ("time", "event") if name == "y" else (f"{name}['time']", f"{name}['event']")
+    return _check_values(time, event, fields)
+
+
+def check_columns_outcome(
+    frame: pd.DataFrame, *, duration_col: str, event_col: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_y` for a lifelines-style frame: its duration and event columns by name."""
+    time = frame[duration_col].to_numpy(dtype=float)
+    return _check_values(time, frame[event_col].to_numpy(), (duration_col, event_col))
+
+
+def _check_values(
+    t: np.ndarray, e: np.ndarray, names: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
     bad = ~np.isfinite(t) | (t < 0)
     if bad.any():
         raise EvaluationError(

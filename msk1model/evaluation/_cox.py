@@ -22,20 +22,26 @@ _FIX = "drop a covariate that is constant, collinear or separates the events"
 
 
 def fit_cox(
-    frame: pd.DataFrame, time_col: str, event_col: str, what: str, fix: str = _FIX
+    frame: pd.DataFrame,
+    what: str,
+    fix: str = _FIX,
+    *,
+    duration_col: str = "time",
+    event_col: str = "event",
 ) -> CoxPHFitter:
-    """Cox model of ``time_col``/``event_col`` on every other column of ``frame``.
+    """Cox model of ``duration_col``/``event_col`` on every other column of ``frame``.
 
     ``what`` names the model and ``fix`` the remedy in the error raised when it does not converge.
+    The column names follow lifelines' ``CoxPHFitter.fit``: follow-up in years and event 0/1.
     """
     # imported here: lifelines takes ~1.5 s to import and only these fits need it
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
 
     try:
-        return CoxPHFitter().fit(frame, time_col, event_col, fit_options=_OPTIONS)
+        return CoxPHFitter().fit(frame, duration_col, event_col, fit_options=_OPTIONS)
     except ConvergenceError as exc:
-        covariates = [c for c in frame.columns if c not in (time_col, event_col)]
+        covariates = [c for c in frame.columns if c not in (duration_col, event_col)]
         raise EvaluationError(
             f"{what} did not converge on {covariates} ({str(exc).splitlines()[0]}). Fix: {fix}"
         ) from None

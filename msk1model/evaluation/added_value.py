@@ -16,9 +16,15 @@ import pandas as pd
 from scipy import stats
 
 from msk1model.errors import DataError, EvaluationError
-from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
+from msk1model.evaluation._checks import (
+    check_columns_outcome,
+    check_horizons,
+    check_survival,
+    check_y,
+)
 from msk1model.evaluation._cox import fit_cox
-from msk1model.evaluation.km import _km_curve
+from msk1model.evaluation.km import km_curve
+from msk1model.outcome import make_y
 
 __all__ = ["LRT", "TREAT_ALL", "TREAT_NONE", "decision_curve", "likelihood_ratio_test"]
 
@@ -47,10 +53,11 @@ class LRT(NamedTuple):
 
 def likelihood_ratio_test(
     table: pd.DataFrame,
-    time_col: str,
-    event_col: str,
     base_covariates: Sequence[str],
     added: Sequence[str],
+    *,
+    duration_col: str = "time",
+    event_col: str = "event",
 ) -> LRT:
     """Likelihood-ratio test of nested unpenalised Cox models (lifelines, Efron ties).
 
@@ -61,13 +68,13 @@ def likelihood_ratio_test(
     ----------
     table : DataFrame
         One row per patient, numeric columns.
-    time_col, event_col
-        Follow-up (years) and event flag (0/1) columns.
     base_covariates
         Covariates of the base model, e.g. ``["age", "size", "grade", "nodes", "pr"]``; may be
         empty (the null model).
     added
         Covariates the full model adds, e.g. ``["msk1"]``; at least one, none in the base.
+    duration_col, event_col : str
+        Follow-up (years) and event flag (0/1) columns, named as in lifelines.
 
     Returns
     -------
@@ -75,11 +82,12 @@ def likelihood_ratio_test(
         Statistic, degrees of freedom, p-value, both log-likelihoods and the rows used.
     """
     base, extra = list(base_covariates), list(added)
-    _check_covariates(base, extra, time_col, event_col)
-    frame = _complete_rows(table, time_col, event_col, base + extra)
+    _check_covariates(base, extra, duration_col, event_col)
+    frame = _complete_rows(table, duration_col, event_col, base + extra)
     what = "a Cox model of the likelihood-ratio test"
-    ll_base = fit_cox(frame[[*base, time_col, event_col]], time_col, event_col, what)
-    ll_full = fit_cox(frame, time_col, event_col, what)
+    columns = {"duration_col": duration_col, "event_col": event_col}
+    ll_base = fit_cox(frame[[*base, duration_col, event_col]], what, **columns)
+    ll_full = fit_cox(frame, what, **columns)
     statistic = 2.0 * (float(ll_full.log_likelihood_) - float(ll_base.log_likelihood_))
     return LRT(
         statistic=statistic,
@@ -92,14 +100,14 @@ def likelihood_ratio_test(
     )
 
 
-def _check_covariates(base: list[str], added: list[str], time_col: str, event_col: str) -> None:
+def _check_covariates(base: list[str], added: list[str], duration_col: str, event_col: str) -> None:
     if not added:
         raise EvaluationError(
             "added must name at least one covariate to test, but it is empty. Fix: e.g. ['msk1']"
         )
     covariates = base + added
     repeated = sorted({c for c in covariates if covariates.count(c) > 1})
-    outcome = sorted({time_col, event_col} & set(covariates))
+    outcome = sorted({duration_col, event_col} & set(covariates))
     if repeated or outcome:
         raise EvaluationError(
             "each covariate must appear once, in base_covariates or added, and not be the time or "
@@ -109,10 +117,10 @@ def _check_covariates(base: list[str], added: list[str], time_col: str, event_co
 
 
 def _complete_rows(
-    table: pd.DataFrame, time_col: str, event_col: str, covariates: list[str]
+    table: pd.DataFrame, duration_col: str, event_col: str, covariates: list[str]
 ) -> pd.DataFrame:
     """The used columns (covariates, time, event) of the rows with none missing; checked."""
-    columns = [*covariates, time_col, event_col]
+    columns = [*covariates, duration_col, event_col]
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(
@@ -126,13 +134,12 @@ def _complete_rows(
             f"the likelihood-ratio test needs numeric columns, but {list(numeric.index[~numeric])} "
             "are not. Fix: encode them as numbers (e.g. 0/1 indicators)"
         )
-    check_outcome(frame[time_col].to_numpy(), frame[event_col].to_numpy(), (time_col, event_col))
+    check_columns_outcome(frame, duration_col=duration_col, event_col=event_col)
     return frame.reset_index(drop=True)
 
 
 def decision_curve(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     survival_at_horizon: Mapping[str, npt.ArrayLike],
     horizon: float,
     thresholds: npt.ArrayLike,
@@ -149,8 +156,8 @@ def decision_curve(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years).
     survival_at_horizon : mapping of str to array-like, shape (n,)
         Per model, the predicted survival probability ``S(horizon|x_i)``.
     horizon
@@ -164,9 +171,7 @@ def decision_curve(
         Long format, columns ``threshold``, ``model``, ``net_benefit``: each model in the given
         order, then "treat all" and "treat none", for every threshold.
     """
-    t, e, h, pt, surv = _check_decision_inputs(
-        time, event, survival_at_horizon, horizon, thresholds
-    )
+    t, e, h, pt, surv = _check_decision_inputs(y, survival_at_horizon, horizon, thresholds)
     everyone = np.ones(len(t), dtype=bool)
     odds = pt / (1.0 - pt)
     curves = {
@@ -199,18 +204,17 @@ def _net_benefit(
 
 def _kaplan_meier_at(time: np.ndarray, event: np.ndarray, horizon: float) -> float:
     """Kaplan-Meier survival at ``horizon`` (years), carried forward past the last follow-up."""
-    curve = _km_curve(time, event)
+    curve = km_curve(make_y(time=time, event=event))
     return float(curve.survival[curve.step([horizon])[0]])
 
 
 def _check_decision_inputs(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     survival_at_horizon: Mapping[str, npt.ArrayLike],
     horizon: float,
     thresholds: npt.ArrayLike,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, dict[str, np.ndarray]]:
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     h = float(check_horizons(horizon, "horizon")[0])
     pt = np.atleast_1d(np.asarray(thresholds, dtype=float))
     if pt.ndim != 1 or len(pt) == 0 or not ((pt >= 0) & (pt < 1)).all():

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from msk1model.errors import BiomarkerWarning, EvaluationError
-from msk1model.evaluation._checks import check_outcome
+from msk1model.evaluation._checks import check_columns_outcome
 from msk1model.evaluation._cox import fit_cox
 
 if TYPE_CHECKING:
@@ -120,10 +120,11 @@ def biomarker_distribution(
 
 def hazard_ratios(
     table: pd.DataFrame,
-    time_col: str,
-    event_col: str,
     biomarker: str,
     covariates: Sequence[str] = (),
+    *,
+    duration_col: str = "time",
+    event_col: str = "event",
 ) -> pd.DataFrame:
     """Cox hazard ratio of the biomarker per SD and per IQR, unadjusted and adjusted.
 
@@ -135,12 +136,12 @@ def hazard_ratios(
     ----------
     table : DataFrame
         One row per patient.
-    time_col, event_col : str
-        Follow-up (years) and event flag (0/1) columns.
     biomarker : str
         Numeric biomarker column.
     covariates : sequence of str
         Numeric adjustment columns; empty gives only the univariable rows.
+    duration_col, event_col : str
+        Follow-up (years) and event flag (0/1) columns, named as in lifelines.
 
     Returns
     -------
@@ -156,7 +157,7 @@ def hazard_ratios(
             f"covariates must not include the biomarker {biomarker!r}, but they do: {covariates}. "
             "Fix: list only the adjustment variables"
         )
-    data = _complete(table, [time_col, event_col, biomarker, *covariates], "hazard_ratios")
+    data = _complete(table, [duration_col, event_col, biomarker, *covariates], "hazard_ratios")
     x = data[biomarker]
     units = {"per SD": float(x.std()), "per IQR": float(x.quantile(0.75) - x.quantile(0.25))}
     for scale, unit in units.items():
@@ -170,14 +171,18 @@ def hazard_ratios(
     for model, columns in models.items():
         if model == "multivariable" and not covariates:
             continue
-        cox = _fit_cox(data, time_col, event_col, columns, f"the {model} Cox model")
+        cox = _fit_cox(data, (duration_col, event_col), columns, f"the {model} Cox model")
         for scale, unit in units.items():
             rows.append({"model": model, "scale": scale, "unit": unit, **_hr(cox, biomarker, unit)})
     return pd.DataFrame(rows, columns=["model", "scale", "unit", *_FIT_COLUMNS])
 
 
 def proportional_hazards_test(
-    table: pd.DataFrame, time_col: str, event_col: str, columns: Sequence[str]
+    table: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    duration_col: str = "time",
+    event_col: str = "event",
 ) -> pd.DataFrame:
     """Schoenfeld-residual tests of proportional hazards in the Cox model on ``columns``.
 
@@ -190,6 +195,15 @@ def proportional_hazards_test(
     per-covariate statistic is ``U_j**2 / (d sum_k g_k**2 V_jj)``; R >= 3 uses an exact score test
     instead, so its values differ somewhat.
 
+    Parameters
+    ----------
+    table : DataFrame
+        One row per patient.
+    columns : sequence of str
+        Numeric covariates of the Cox model.
+    duration_col, event_col : str
+        Follow-up (years) and event flag (0/1) columns, named as in lifelines.
+
     Returns
     -------
     DataFrame
@@ -197,9 +211,9 @@ def proportional_hazards_test(
         ``p``; ``n`` and ``events`` of the fit.
     """
     columns = list(columns)
-    data = _complete(table, [time_col, event_col, *columns], "proportional_hazards_test")
-    cox = _fit_cox(data, time_col, event_col, columns, "the Cox model to test")
-    frame = data[[*columns, time_col, event_col]]
+    data = _complete(table, [duration_col, event_col, *columns], "proportional_hazards_test")
+    cox = _fit_cox(data, (duration_col, event_col), columns, "the Cox model to test")
+    frame = data[[*columns, duration_col, event_col]]
     residuals = cox.compute_residuals(frame, kind="scaled_schoenfeld").to_numpy()
     d = len(residuals)
     ranks = np.arange(1.0, d + 1.0)  # residuals come in lifelines' sorted event order
@@ -222,11 +236,12 @@ def proportional_hazards_test(
 
 def er_interaction(
     table: pd.DataFrame,
-    time_col: str,
-    event_col: str,
     biomarker: str,
     er_col: str,
     covariates: Sequence[str] = (),
+    *,
+    duration_col: str = "time",
+    event_col: str = "event",
 ) -> ERInteraction:
     """The biomarker's HR per SD by ER status, and the test that the two differ.
 
@@ -236,12 +251,26 @@ def er_interaction(
     covariates`` gives the product's coefficient and Wald p; the likelihood-ratio test compares
     it with the same model without the product.
 
+    Parameters
+    ----------
+    table : DataFrame
+        One row per patient.
+    biomarker : str
+        Numeric biomarker column.
+    er_col : str
+        ER status column, 0 (negative) / 1 (positive).
+    covariates : sequence of str
+        Numeric adjustment columns (``er_col`` and ``biomarker`` are dropped from them).
+    duration_col, event_col : str
+        Follow-up (years) and event flag (0/1) columns, named as in lifelines.
+
     Returns
     -------
     ERInteraction
     """
     adjust = [c for c in covariates if c not in (er_col, biomarker)]
-    data = _complete(table, [time_col, event_col, biomarker, er_col, *adjust], "er_interaction")
+    outcome = (duration_col, event_col)
+    data = _complete(table, [*outcome, biomarker, er_col, *adjust], "er_interaction")
     if not data[er_col].isin((0, 1)).all() or data[er_col].nunique() < 2:
         raise EvaluationError(
             f"{er_col!r} must hold ER status as 0 (negative) and 1 (positive), both present, but "
@@ -253,7 +282,7 @@ def er_interaction(
     data[product] = data[biomarker] * data[er_col]
     subgroups = pd.DataFrame(
         [
-            _hr(_fit_cox(part, time_col, event_col, [biomarker, *adjust], label), biomarker, 1.0)
+            _hr(_fit_cox(part, outcome, [biomarker, *adjust], label), biomarker, 1.0)
             for label, part in (
                 ("the ER-positive Cox model", data[data[er_col] == 1]),
                 ("the ER-negative Cox model", data[data[er_col] == 0]),
@@ -263,8 +292,8 @@ def er_interaction(
         columns=_FIT_COLUMNS,
     )
     main = [biomarker, er_col, *adjust]
-    full = _fit_cox(data, time_col, event_col, [*main, product], "the interaction Cox model")
-    reduced = _fit_cox(data, time_col, event_col, main, "the Cox model without interaction")
+    full = _fit_cox(data, outcome, [*main, product], "the interaction Cox model")
+    reduced = _fit_cox(data, outcome, main, "the Cox model without interaction")
     lr = max(2.0 * (full.log_likelihood_ - reduced.log_likelihood_), 0.0)
     return ERInteraction(
         subgroups=subgroups,
@@ -299,16 +328,19 @@ def _hr(cox: CoxPHFitter, column: str, unit: float) -> dict[str, float]:
 
 
 def _fit_cox(
-    data: pd.DataFrame, time_col: str, event_col: str, columns: list[str], what: str
+    data: pd.DataFrame, outcome: tuple[str, str], columns: list[str], what: str
 ) -> CoxPHFitter:
-    """Unpenalised Cox model (lifelines, Efron ties) of the outcome on ``columns``."""
+    """Unpenalised Cox model (lifelines, Efron ties) of the ``(duration, event)`` columns
+    ``outcome`` on ``columns``."""
+    duration_col, event_col = outcome
     if not data[event_col].any():
         raise EvaluationError(
             f"{what} needs at least one event, but its {len(data)} patients have none. Fix: "
             "analyse a larger group"
         )
     fix = "check for a covariate that is constant or separates the events in this group"
-    return fit_cox(data[[*columns, time_col, event_col]], time_col, event_col, what, fix)
+    frame = data[[*columns, duration_col, event_col]]
+    return fit_cox(frame, what, fix, duration_col=duration_col, event_col=event_col)
 
 
 def _complete(table: pd.DataFrame, columns: list[str], caller: str) -> pd.DataFrame:
@@ -326,7 +358,7 @@ def _complete(table: pd.DataFrame, columns: list[str], caller: str) -> pd.DataFr
             stacklevel=3,
         )
         data = data[~missing]
-    check_outcome(data[columns[0]], data[columns[1]], (columns[0], columns[1]))
+    check_columns_outcome(data, duration_col=columns[0], event_col=columns[1])
     return data
 
 
@@ -372,16 +404,6 @@ def _summary_row(variable: str, level: str, x: pd.Series, p: float) -> dict[str,
         return {"variable": variable, "level": level, "n": 0, "p": p}
     q1, median, q3 = np.quantile(v, [0.25, 0.5, 0.75])
     sd = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
-    return {
-        "variable": variable,
-        "level": level,
-        "n": len(v),
-        "mean": float(v.mean()),
-        "sd": sd,
-        "median": float(median),
-        "q1": float(q1),
-        "q3": float(q3),
-        "min": float(v.min()),
-        "max": float(v.max()),
-        "p": p,
-    }
+    moments = (v.mean(), sd, median, q1, q3, v.min(), v.max())
+    summary = dict(zip(_SUMMARY, (len(v), *map(float, moments)), strict=True))
+    return {"variable": variable, "level": level, **summary, "p": p}

@@ -22,7 +22,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from msk1model.errors import BootstrapWarning, EvaluationError, ModelError
-from msk1model.evaluation._checks import check_outcome
+from msk1model.evaluation._checks import check_y
+from msk1model.outcome import make_y
 
 __all__ = [
     "BootstrapWarning",
@@ -38,8 +39,9 @@ __all__ = [
 #: Predictions of one model: one array, or named arrays (say ``risk`` (n,), ``surv`` (n, h)),
 #: each with one row per patient along axis 0.
 Predictions: TypeAlias = np.ndarray | Mapping[str, np.ndarray]
-#: ``metric(time, event, predictions) -> value`` on one (resampled) test set.
-MetricFn: TypeAlias = Callable[[np.ndarray, np.ndarray, Any], float]
+#: ``metric(y, predictions) -> value`` on one (resampled) test set; ``y`` is a structured
+#: (event, time) array with :data:`~msk1model.outcome.OUTCOME_DTYPE`, shape (n,).
+MetricFn: TypeAlias = Callable[[np.ndarray, Any], float]
 #: ``statistic(rows) -> {metric: value}`` for the patients at ``rows`` (indices, shape (n,)).
 Statistic: TypeAlias = Callable[[np.ndarray], Mapping[str, float]]
 #: Errors that make a replicate undefined rather than the whole bootstrap fail.
@@ -123,8 +125,7 @@ def _run_chunk(
 
 
 def bootstrap_metrics(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     predictions: Predictions,
     metric_fns: Mapping[str, MetricFn],
     *,
@@ -139,13 +140,14 @@ def bootstrap_metrics(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     predictions : ndarray or mapping of str to ndarray
         One array or named arrays, each with one row per patient along axis 0 (e.g. risk (n,)
         and survival at the horizons (n, n_times)); resampled rows are passed on in the same form.
     metric_fns : mapping of str to callable
-        ``name -> metric(time, event, predictions) -> float``. A metric raising
+        ``name -> metric(y, predictions) -> float``, ``y`` the (resampled) outcome as
+        :func:`msk1model.outcome.make_y` builds it. A metric raising
         ``EvaluationError`` on the full sample raises; on a replicate, that replicate is left out.
     n_boot, seed, n_jobs
         As in :func:`bootstrap_replicates`.
@@ -159,12 +161,12 @@ def bootstrap_metrics(
         (percentile CI), ``se`` (SD of the replicates, ddof 1) and ``n_boot_valid``.
     """
     _check_level(level)
-    t, e, preds = _check_inputs(time, event, {"predictions": predictions})
+    y_checked, preds = _check_inputs(y, {"predictions": predictions})
     fns = dict(metric_fns)
-    estimate = {name: float(fn(t, e, preds["predictions"])) for name, fn in fns.items()}
+    estimate = {name: float(fn(y_checked, preds["predictions"])) for name, fn in fns.items()}
     reps = bootstrap_replicates(
-        _MetricStatistic(t, e, preds["predictions"], fns),
-        len(t),
+        _MetricStatistic(y_checked, preds["predictions"], fns),
+        len(y_checked),
         n_boot=n_boot,
         seed=seed,
         n_jobs=n_jobs,
@@ -180,8 +182,7 @@ def bootstrap_metrics(
 
 
 def paired_bootstrap_deltas(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     predictions_base: Predictions,
     predictions_new: Predictions,
     metric_fns: Mapping[str, MetricFn],
@@ -207,18 +208,19 @@ def paired_bootstrap_deltas(
         resolve. Whether higher is better depends on the metric (C: yes, Brier: no).
     """
     _check_level(level)
-    t, e, preds = _check_inputs(
-        time, event, {"predictions_base": predictions_base, "predictions_new": predictions_new}
+    y_checked, preds = _check_inputs(
+        y, {"predictions_base": predictions_base, "predictions_new": predictions_new}
     )
     fns = dict(metric_fns)
-    base = _MetricStatistic(t, e, preds["predictions_base"], fns)
-    new = _MetricStatistic(t, e, preds["predictions_new"], fns)
+    base = _MetricStatistic(y_checked, preds["predictions_base"], fns)
+    new = _MetricStatistic(y_checked, preds["predictions_new"], fns)
     reps = bootstrap_replicates(
-        _DeltaStatistic(base, new), len(t), n_boot=n_boot, seed=seed, n_jobs=n_jobs
+        _DeltaStatistic(base, new), len(y_checked), n_boot=n_boot, seed=seed, n_jobs=n_jobs
     )
     rows = []
     for name, fn in fns.items():
-        est_base, est_new = float(fn(t, e, base.predictions)), float(fn(t, e, new.predictions))
+        est_base = float(fn(y_checked, base.predictions))
+        est_new = float(fn(y_checked, new.predictions))
         deltas = _column(reps, name)
         rows.append(
             {
@@ -256,18 +258,12 @@ def _or_nan(compute: Callable[..., float], *args: Any) -> float:
 class _MetricStatistic:
     """``rows -> {metric: value}`` of fixed predictions; a metric's ``EvaluationError`` is NaN."""
 
-    def __init__(
-        self,
-        time: np.ndarray,
-        event: np.ndarray,
-        predictions: Predictions,
-        fns: dict[str, MetricFn],
-    ) -> None:
-        self.time, self.event, self.predictions, self.fns = time, event, predictions, fns
+    def __init__(self, y: np.ndarray, predictions: Predictions, fns: dict[str, MetricFn]) -> None:
+        self.y, self.predictions, self.fns = y, predictions, fns
 
     def __call__(self, rows: np.ndarray) -> dict[str, float]:
-        t, e, p = self.time[rows], self.event[rows], _take(self.predictions, rows)
-        return {name: _or_nan(fn, t, e, p) for name, fn in self.fns.items()}
+        y, p = self.y[rows], _take(self.predictions, rows)
+        return {name: _or_nan(fn, y, p) for name, fn in self.fns.items()}
 
 
 class _DeltaStatistic:
@@ -288,11 +284,13 @@ def _take(predictions: Predictions, rows: np.ndarray) -> Predictions:
 
 
 def _check_inputs(
-    time: npt.ArrayLike, event: npt.ArrayLike, predictions: dict[str, Predictions]
-) -> tuple[np.ndarray, np.ndarray, dict[str, Predictions]]:
-    """Checked outcome, and every prediction array as ndarray with one row per patient."""
-    t, e = check_outcome(time, event)
-    return t, e, {name: _check_predictions(p, len(t), name) for name, p in predictions.items()}
+    y: npt.ArrayLike, predictions: dict[str, Predictions]
+) -> tuple[np.ndarray, dict[str, Predictions]]:
+    """Checked outcome (as ``make_y`` builds it), and every prediction array as ndarray with
+    one row per patient."""
+    t, e = check_y(y)
+    checked = {name: _check_predictions(p, len(t), name) for name, p in predictions.items()}
+    return make_y(time=t, event=e), checked
 
 
 def _check_predictions(predictions: Predictions, n: int, name: str) -> Predictions:

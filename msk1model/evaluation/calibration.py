@@ -1,12 +1,13 @@
 """Calibration at a horizon: in the large, slope, the smoothed ICI / E50 / E90, and risk groups.
 
-Pure functions of test follow-up (years) and predicted survival ``S(t|x)`` at one horizon ``t``;
-the predicted event probability is ``F(t|x) = 1 - S(t|x)``. The slope and the smoothed curve
-follow Austin, Harrell & van Klaveren (Stat Med 2020): a Cox model of the test outcome, over the
-whole test follow-up, on the complementary log-log ``log(-log S(t|x))`` of the prediction. The
-Cox fits use lifelines' ``CoxPHFitter`` (Efron ties, no penalty); observed probabilities at ``t``
-use its Breslow baseline cumulative hazard read as a step function. :func:`calibration_groups`
-compares predicted risk with the Kaplan-Meier observed risk in groups of predicted risk.
+Pure functions of the test outcome ``y`` (a structured array with fields event, time in years)
+and predicted survival ``S(t|x)`` at one horizon ``t``; the predicted event probability is
+``F(t|x) = 1 - S(t|x)``. The slope and the smoothed curve follow Austin, Harrell & van Klaveren
+(Stat Med 2020): a Cox model of the test outcome, over the whole test follow-up, on the
+complementary log-log ``log(-log S(t|x))`` of the prediction. The Cox fits use lifelines'
+``CoxPHFitter`` (Efron ties, no penalty); observed probabilities at ``t`` use its Breslow
+baseline cumulative hazard read as a step function. :func:`calibration_groups` compares
+predicted risk with the Kaplan-Meier observed risk in groups of predicted risk.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import pandas as pd
 from sksurv.nonparametric import SurvivalFunctionEstimator
 
 from msk1model.errors import CalibrationWarning, EvaluationError
-from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
+from msk1model.evaluation._checks import check_horizons, check_survival, check_y
 from msk1model.evaluation._cox import fit_cox
 from msk1model.evaluation.horizons import clip_checked
-from msk1model.evaluation.km import _km_curve, _km_interval
-from msk1model.models import structured_y
+from msk1model.evaluation.km import _km_interval, km_curve
+from msk1model.outcome import make_y
 from msk1model.splines import KNOT_QUANTILES, rcs_basis
 
 if TYPE_CHECKING:
@@ -79,22 +80,23 @@ class SmoothedCalibration(NamedTuple):
 
 
 def _prepare(
-    time: npt.ArrayLike, event: npt.ArrayLike, surv_at_horizon: npt.ArrayLike
+    y: npt.ArrayLike, surv_at_horizon: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    t, e = check_outcome(time, event)
+    """Checked test times (years), event flags and ``S(horizon|x)``, each of shape (n,)."""
+    t, e = check_y(y)
     s = check_survival(surv_at_horizon, (len(t), 1), "surv_at_horizon")[:, 0]
     return t, e, s
 
 
 def calibration_in_the_large(
-    time: npt.ArrayLike, event: npt.ArrayLike, surv_at_horizon: npt.ArrayLike, horizon: float
+    y: npt.ArrayLike, surv_at_horizon: npt.ArrayLike, horizon: float
 ) -> CalibrationInTheLarge:
     """Calibration in the large at ``horizon``: test Kaplan-Meier risk against mean predicted risk.
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     surv_at_horizon : array-like, shape (n,)
         Predicted survival probability ``S(horizon|x_i)``.
     horizon : float
@@ -105,9 +107,11 @@ def calibration_in_the_large(
     CalibrationInTheLarge
         Observed and expected event probability by ``horizon``, their ratio and difference.
     """
-    t, e, s = _prepare(time, event, surv_at_horizon)
+    t, e, s = _prepare(y, surv_at_horizon)
     h = clip_checked(check_horizons(horizon, "horizon"), t, None, stacklevel=3)
-    observed = 1.0 - float(SurvivalFunctionEstimator().fit(structured_y(e, t)).predict_proba(h)[0])
+    observed = 1.0 - float(
+        SurvivalFunctionEstimator().fit(make_y(time=t, event=e)).predict_proba(h)[0]
+    )
     expected = float(np.mean(1.0 - s))
     if expected == 0:
         raise EvaluationError(
@@ -117,9 +121,7 @@ def calibration_in_the_large(
     return CalibrationInTheLarge(observed, expected, observed / expected, observed - expected)
 
 
-def calibration_slope(
-    time: npt.ArrayLike, event: npt.ArrayLike, surv_at_horizon: npt.ArrayLike
-) -> float:
+def calibration_slope(y: npt.ArrayLike, surv_at_horizon: npt.ArrayLike) -> float:
     """Calibration slope: Cox coefficient of ``log(-log S(t|x))`` for the test outcome.
 
     1 is perfect; below 1 the predictions are too extreme (over-fitted), above 1 too modest.
@@ -127,8 +129,8 @@ def calibration_slope(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     surv_at_horizon : array-like, shape (n,)
         Predicted survival probability ``S(t|x_i)`` at one horizon.
 
@@ -137,7 +139,7 @@ def calibration_slope(
     float
         The slope; with predictions from a well-specified proportional-hazards model, 1.
     """
-    t, e, s = _prepare(time, event, surv_at_horizon)
+    t, e, s = _prepare(y, surv_at_horizon)
     x = _cloglog(s)
     if np.ptp(x) == 0:
         raise EvaluationError(
@@ -148,8 +150,7 @@ def calibration_slope(
 
 
 def integrated_calibration_index(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     surv_at_horizon: npt.ArrayLike,
     horizon: float,
     *,
@@ -163,8 +164,8 @@ def integrated_calibration_index(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     surv_at_horizon : array-like, shape (n,)
         Predicted survival probability ``S(horizon|x_i)``.
     horizon : float
@@ -181,7 +182,7 @@ def integrated_calibration_index(
         raise EvaluationError(
             f"n_knots must be one of {sorted(KNOT_QUANTILES)}, but got {n_knots!r}"
         )
-    t, e, s = _prepare(time, event, surv_at_horizon)
+    t, e, s = _prepare(y, surv_at_horizon)
     h = float(clip_checked(check_horizons(horizon, "horizon"), t, None, stacklevel=3)[0])
     observed = _smoothed_observed(_cloglog(s), t, e, h, n_knots)
     gap = np.abs(observed - (1.0 - s))
@@ -191,10 +192,10 @@ def integrated_calibration_index(
 
 
 def calibration_groups(
+    y: npt.ArrayLike,
     survival_at_h: npt.ArrayLike,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
     horizon: float,
+    *,
     n_groups: int = 10,
 ) -> pd.DataFrame:
     """Predicted against Kaplan-Meier observed risk by ``horizon`` in groups of predicted risk.
@@ -204,10 +205,10 @@ def calibration_groups(
 
     Parameters
     ----------
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years).
     survival_at_h : array-like, shape (n,)
         Predicted survival probability ``S(horizon | x_i)``.
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags.
     horizon : float
         Years, > 0 and no later than the longest follow-up.
     n_groups : int, default 10
@@ -220,7 +221,7 @@ def calibration_groups(
         ``1 - S(h)``), ``observed`` (``1 - KM(h)``) and its 95% interval ``observed_lower``,
         ``observed_upper`` (exponential Greenwood; collapses to the estimate when KM(h) is 0 or 1).
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     risk = 1.0 - check_survival(survival_at_h, (len(t), 1), "survival_at_h")[:, 0]
     h = float(check_horizons(horizon, "horizon")[0])
     if h > t.max():
@@ -235,7 +236,9 @@ def calibration_groups(
         )
     rows = []
     for k, idx in enumerate(np.array_split(np.argsort(risk, kind="stable"), n_groups), start=1):
-        s, lower, upper = _km_interval(_km_curve(t[idx], e[idx]), np.array([h]), _Z95)
+        s, lower, upper = _km_interval(
+            km_curve(make_y(time=t[idx], event=e[idx])), np.array([h]), _Z95
+        )
         observed = (1.0 - float(s[0]), 1.0 - float(upper[0]), 1.0 - float(lower[0]))
         rows.append((k, len(idx), int(e[idx].sum()), float(risk[idx].mean()), *observed))
     columns = ["group", "n", "events", "predicted", "observed", "observed_lower", "observed_upper"]
@@ -284,4 +287,4 @@ def _fit_cox(covariates: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> C
     """Unpenalised Cox model (lifelines, Efron ties) of the outcome on ``covariates``."""
     frame = covariates.assign(time=time, event=event.astype(int))
     fix = "check for predictions that separate events perfectly or take very few values"
-    return fit_cox(frame, "time", "event", "the calibration Cox model", fix)
+    return fit_cox(frame, "the calibration Cox model", fix)

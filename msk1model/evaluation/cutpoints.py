@@ -1,9 +1,10 @@
 """Cut-point analyses of a continuous biomarker: groups, optimal cut and its interval.
 
-Pure functions of follow-up (years), event flags (0/1) and biomarker values. The optimal cutpoint
-is the maximally selected standardized log-rank statistic (Lausen & Schumacher, Biometrics 1992),
-with its p-value corrected by their approximation (R ``maxstat::pLausen92``) or by permutation;
-the uncorrected minimum p-value is reported for contrast only: it is far too small.
+Pure functions of a structured outcome ``y`` (fields event, time in years) and biomarker values.
+The optimal cutpoint is the maximally selected standardized log-rank statistic (Lausen &
+Schumacher, Biometrics 1992), with its p-value corrected by their approximation (R
+``maxstat::pLausen92``) or by permutation; the uncorrected minimum p-value is reported for
+contrast only: it is far too small.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation._checks import check_outcome
+from msk1model.evaluation._checks import check_y
 from msk1model.evaluation.km import _at_risk, _hypergeometric_weight
 
 __all__ = [
@@ -103,8 +104,7 @@ def cutpoint_groups(values: npt.ArrayLike, rule: str | float) -> np.ndarray:
 
 
 def optimal_cutpoint(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     values: npt.ArrayLike,
     *,
     min_prop: float = 0.1,
@@ -123,8 +123,8 @@ def optimal_cutpoint(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years).
     values : array-like, shape (n,)
         Biomarker values, finite.
     min_prop : float
@@ -138,7 +138,7 @@ def optimal_cutpoint(
     -------
     OptimalCutpoint
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     x = _check_values(values, "values", len(t))
     if not 0 < min_prop < 0.5:
         raise EvaluationError(f"min_prop must lie in (0, 0.5), but got {min_prop!r}")
@@ -194,8 +194,7 @@ def _lausen_schumacher_peak(log_ratio: float) -> float:
 
 
 def bootstrap_cutpoint_ci(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     values: npt.ArrayLike,
     *,
     n_boot: int = 200,
@@ -213,8 +212,10 @@ def bootstrap_cutpoint_ci(
 
     Parameters
     ----------
-    time, event, values : array-like, shape (n,)
-        Follow-up (years), event flags and biomarker values.
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years).
+    values : array-like, shape (n,)
+        Biomarker values, finite.
     n_boot : int
         Bootstrap resamples, >= 1.
     seed : int
@@ -231,7 +232,7 @@ def bootstrap_cutpoint_ci(
     CutpointInterval
         Lower and upper percentile and the cutpoint of every resample, shape (n_boot,).
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     x = _check_values(values, "values", len(t))
     if n_boot < 1 or not 0 < level < 1 or not 0 < min_prop < 0.5:
         raise EvaluationError(

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from scipy.stats import chi2
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation._checks import check_horizons, check_outcome, check_survival
+from msk1model.evaluation._checks import check_horizons, check_survival, check_y
 from msk1model.evaluation.horizons import HorizonWarning
 
 __all__ = ["DCalibration", "SurvivalAtTimes", "d_calibration", "survival_at_own_times"]
@@ -92,8 +92,7 @@ def survival_at_own_times(
 
 
 def d_calibration(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     surv: np.ndarray | SurvivalAtTimes,
     grid: npt.ArrayLike | None = None,
     *,
@@ -103,8 +102,8 @@ def d_calibration(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     surv : ndarray of shape (n, n_grid), or callable
         Predicted survival curves; see :func:`survival_at_own_times`.
     grid : array-like, shape (n_grid,), optional
@@ -119,7 +118,7 @@ def d_calibration(
     """
     if not (isinstance(n_bins, int) and n_bins >= 2):
         raise EvaluationError(f"n_bins must be an integer >= 2, but got {n_bins!r}")
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     mass = bin_mass(survival_at_own_times(surv, t, grid), e, n_bins)
     totals = mass.sum(axis=0)
     expected = len(t) / n_bins

@@ -17,27 +17,39 @@ import numpy as np
 import numpy.typing as npt
 
 from msk1model.errors import EvaluationError, HorizonWarning
-from msk1model.evaluation._checks import check_horizons
+from msk1model.evaluation._checks import check_horizons, y_fields
+from msk1model.outcome import make_y
 
 __all__ = ["HorizonWarning", "clip_horizons"]
 
 
-def administratively_censor(
-    time: np.ndarray, event: np.ndarray, train_time: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+def administratively_censor(y: npt.ArrayLike, y_train: npt.ArrayLike | None) -> np.ndarray:
     """Censor test follow-up at the last training time, where the censoring estimate ends.
 
     This leaves every metric at horizons before that time unchanged (such patients are controls
     at every horizon either way) and keeps scikit-survival from evaluating ``G`` past its end.
+
+    Parameters
+    ----------
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
+    y_train : structured array, shape (n_train,), or None
+        Training outcome; ``None`` leaves the times as they are.
+
+    Returns
+    -------
+    structured array, shape (n,)
+        :data:`~msk1model.outcome.OUTCOME_DTYPE`, times at most the last training time.
     """
-    if train_time is None:
-        return time, event
-    end = float(np.max(train_time))
-    return np.minimum(time, end), event & (time < end)
+    time, event = y_fields(y)
+    if y_train is None:
+        return make_y(time=time, event=event)
+    end = float(np.max(y_fields(y_train, "y_train")[0]))
+    return make_y(time=np.minimum(time, end), event=event.astype(bool) & (time < end))
 
 
 def clip_horizons(
-    horizons: npt.ArrayLike, time: npt.ArrayLike, train_time: npt.ArrayLike | None = None
+    horizons: npt.ArrayLike, y: npt.ArrayLike, y_train: npt.ArrayLike | None = None
 ) -> np.ndarray:
     """Clip horizons into the window where the metrics are defined, warning for each one moved.
 
@@ -45,11 +57,11 @@ def clip_horizons(
     ----------
     horizons : array-like, shape (n_times,)
         Horizons in years, > 0 and strictly increasing.
-    time : array-like, shape (n,)
-        Test follow-up times in years.
-    train_time : array-like, shape (n_train,), optional
-        Training follow-up times in years, where the censoring distribution is estimated; ``None``
-        for metrics that use only the test data (calibration).
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years); only the times are used.
+    y_train : structured array, shape (n_train,), optional
+        Training outcome, where the censoring distribution is estimated; ``None`` for metrics
+        that use only the test data (calibration).
 
     Returns
     -------
@@ -64,13 +76,13 @@ def clip_horizons(
         Naming each clipped horizon and the value used instead.
     """
     h = check_horizons(horizons)
-    t = np.asarray(time, dtype=float)
-    if t.ndim != 1 or not np.isfinite(t).all():
+    t = y_fields(y)[0]
+    if not np.isfinite(t).all():
         raise EvaluationError(
             f"time must be 1-D finite follow-up times (years), but got shape {t.shape} with "
             f"{int((~np.isfinite(t)).sum())} non-finite value(s)"
         )
-    end_train = None if train_time is None else np.asarray(train_time, dtype=float)
+    end_train = None if y_train is None else y_fields(y_train, "y_train")[0]
     return clip_checked(h, t, end_train, stacklevel=3)
 
 

@@ -1,8 +1,8 @@
 """Kaplan-Meier survival and the log-rank test, per group of patients.
 
-Pure functions of follow-up (years), event flags (0/1) and group labels, matching lifelines'
-``KaplanMeierFitter`` (exponential Greenwood "log-log" interval) and ``logrank_test`` /
-``multivariate_logrank_test``.
+Pure functions of a structured outcome ``y`` (fields event, time in years) and group labels,
+matching lifelines' ``KaplanMeierFitter`` (exponential Greenwood "log-log" interval) and
+``logrank_test`` / ``multivariate_logrank_test``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ import pandas as pd
 from scipy import stats
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation._checks import check_outcome
+from msk1model.evaluation._checks import check_y, y_fields
 
-__all__ = ["LogRankResult", "kaplan_meier", "kaplan_meier_steps", "logrank_test"]
+__all__ = [
+    "KMCurve",
+    "LogRankResult",
+    "kaplan_meier",
+    "kaplan_meier_steps",
+    "km_curve",
+    "logrank_test",
+]
 
 #: Two-sided 95% normal quantile, as lifelines computes it.
 _Z95 = float(stats.norm.ppf(0.975))
@@ -35,7 +42,7 @@ class LogRankResult(NamedTuple):
     p: float
 
 
-def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, groups: npt.ArrayLike) -> LogRankResult:
+def logrank_test(y: npt.ArrayLike, groups: npt.ArrayLike) -> LogRankResult:
     """Log-rank test of equal hazards across two or more groups.
 
     The statistic is ``(O - E)' V^- (O - E)`` over all but one group, with the hypergeometric
@@ -44,8 +51,8 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, groups: npt.ArrayLik
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years), e.g. from :func:`msk1model.outcome.make_y`.
     groups : array-like, shape (n,)
         Group labels, no missing values; at least two distinct ones.
 
@@ -54,7 +61,7 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, groups: npt.ArrayLik
     LogRankResult
         Chi-square statistic, its degrees of freedom and p-value.
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     _, codes = _group_codes(groups, len(t))
     n_groups = int(codes.max()) + 1
     if n_groups < 2:
@@ -83,8 +90,7 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, groups: npt.ArrayLik
 
 
 def kaplan_meier(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     groups: npt.ArrayLike | None,
     times: Sequence[float] | npt.ArrayLike,
 ) -> pd.DataFrame:
@@ -96,8 +102,8 @@ def kaplan_meier(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years).
     groups : array-like, shape (n,), or None
         Group labels; None puts everyone in one group ``"all"``. Groups are listed in sorted
         order, or in category order for a ``pandas.Categorical``.
@@ -111,7 +117,7 @@ def kaplan_meier(
         with follow-up >= time) and ``median`` (the group's median survival in years: the first
         time survival is <= 0.5, ``inf`` if never, as lifelines).
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     at = np.atleast_1d(np.asarray(times, dtype=float))
     if at.ndim != 1 or not (np.isfinite(at).all() and (at >= 0).all() and (np.diff(at) > 0).all()):
         raise EvaluationError(
@@ -131,8 +137,13 @@ def kaplan_meier(
     return table[["group", "time", "survival", "lower", "upper", "at_risk", "median"]]
 
 
-def kaplan_meier_steps(time: npt.ArrayLike, event: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def kaplan_meier_steps(y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """The whole Kaplan-Meier step function, for drawing with ``where="post"``.
+
+    Parameters
+    ----------
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years).
 
     Returns
     -------
@@ -141,7 +152,7 @@ def kaplan_meier_steps(time: npt.ArrayLike, event: npt.ArrayLike) -> tuple[np.nd
     survival : ndarray, shape (n_steps,)
         Survival from each time until the next.
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     curve = _km_curve(t, e)
     return curve.timeline, curve.survival
 
@@ -149,7 +160,7 @@ def kaplan_meier_steps(time: npt.ArrayLike, event: npt.ArrayLike) -> tuple[np.nd
 # --- internals ---------------------------------------------------------------------------------
 
 
-class _KMCurve(NamedTuple):
+class KMCurve(NamedTuple):
     """Product-limit estimate of one group at 0 and every distinct follow-up time (years)."""
 
     timeline: np.ndarray
@@ -164,7 +175,28 @@ class _KMCurve(NamedTuple):
         return np.searchsorted(self.timeline, np.asarray(at, dtype=float), side="right") - 1
 
 
-def _km_curve(t: np.ndarray, e: np.ndarray) -> _KMCurve:
+def km_curve(y: npt.ArrayLike) -> KMCurve:
+    """The Kaplan-Meier estimate of one group of patients, as a step function.
+
+    A building block for other modules (calibration groups, decision curves, plots). Unlike
+    :func:`kaplan_meier`, only the dtype of ``y`` is checked, not its values, and a group
+    without events is allowed: its curve stays at 1.
+
+    Parameters
+    ----------
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years); times finite and >= 0, events 0/1.
+
+    Returns
+    -------
+    KMCurve
+        The estimate at 0 and every distinct follow-up time.
+    """
+    t, e = y_fields(y)
+    return _km_curve(t, e.astype(bool))
+
+
+def _km_curve(t: np.ndarray, e: np.ndarray) -> KMCurve:
     """Kaplan-Meier of checked follow-up and event flags; a group without events stays at 1."""
     timeline = np.unique(np.r_[0.0, t])
     at_risk = _at_risk(t, timeline).astype(float)
@@ -174,11 +206,11 @@ def _km_curve(t: np.ndarray, e: np.ndarray) -> _KMCurve:
         greenwood = deaths / (at_risk * (at_risk - deaths))
     # n == d (survival drops to 0) adds 0, as lifelines
     greenwood = np.cumsum(np.where(np.isfinite(greenwood), greenwood, 0.0))
-    return _KMCurve(timeline, at_risk, deaths, survival, greenwood)
+    return KMCurve(timeline, at_risk, deaths, survival, greenwood)
 
 
 def _km_interval(
-    curve: _KMCurve, at: np.ndarray, z: float = _Z95
+    curve: KMCurve, at: np.ndarray, z: float = _Z95
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Survival at ``at`` (years >= 0) with its exponential Greenwood ("log-log") interval.
 

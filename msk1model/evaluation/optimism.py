@@ -16,13 +16,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation._checks import check_horizons, check_outcome
+from msk1model.evaluation._checks import check_horizons, check_y
 from msk1model.evaluation.bootstrap import _column, _or_nan, _warn_invalid, bootstrap_replicates
 from msk1model.evaluation.calibration import calibration_slope
 from msk1model.evaluation.metrics import harrell_c
-from msk1model.evaluation.scorecard import horizon_label
 from msk1model.evaluation.timedep import brier_scores
-from msk1model.models import SurvivalModel, structured_y
+from msk1model.models import SurvivalModel
+from msk1model.outcome import make_y
+from msk1model.scores import horizon_label
 
 __all__ = ["optimism_corrected", "survival_scores"]
 
@@ -99,8 +100,8 @@ def _corrected_row(name: str, apparent: float, optimism: np.ndarray) -> dict[str
 def survival_scores(
     model_factory: Callable[[], SurvivalModel],
     X: pd.DataFrame,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
     horizon: float,
 ) -> tuple[
     Callable[[np.ndarray], SurvivalModel], Callable[[SurvivalModel, np.ndarray], dict[str, float]]
@@ -110,11 +111,12 @@ def survival_scores(
     Parameters
     ----------
     model_factory
-        Returns a fresh unfitted model, e.g. ``lambda: make_model("coxph", features, {}, seed)``.
+        Returns a fresh unfitted model, e.g.
+        ``lambda: make_model("coxph", features=features, random_state=seed)``.
     X : DataFrame, shape (n, p)
         Features of all patients (rows addressed by position).
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags.
+    y : structured array, shape (n,)
+        Outcome of the same patients, fields (event, time in years).
     horizon
         Years, for the calibration slope and the Brier score.
 
@@ -126,14 +128,16 @@ def survival_scores(
         where undefined. The Brier score's censoring distribution is the Kaplan-Meier estimate
         on all ``n`` patients, the same for every replicate.
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     if len(X) != len(t):
         raise EvaluationError(
             f"X must have one row per patient ({len(t)} follow-up times), but has {len(X)} rows. "
             "Fix: pass the features and the outcome of the same patients, in the same order"
         )
     h = float(check_horizons(horizon, "horizon")[0])
-    pipeline = _SurvivalPipeline(model_factory, X.reset_index(drop=True), t, e, h)
+    pipeline = _SurvivalPipeline(
+        model_factory, X.reset_index(drop=True), make_y(time=t, event=e), h
+    )
     return pipeline.fit, pipeline.score
 
 
@@ -144,27 +148,22 @@ class _SurvivalPipeline:
         self,
         model_factory: Callable[[], SurvivalModel],
         X: pd.DataFrame,
-        time: np.ndarray,
-        event: np.ndarray,
+        y: np.ndarray,
         horizon: float,
     ) -> None:
-        self.model_factory, self.X, self.time, self.event = model_factory, X, time, event
+        self.model_factory, self.X, self.y = model_factory, X, y
         self.horizon, self.label = horizon, horizon_label(horizon)
 
     def fit(self, rows: np.ndarray) -> SurvivalModel:
-        y = structured_y(self.event[rows], self.time[rows])
-        return self.model_factory().fit(self.X.iloc[rows], y)
+        return self.model_factory().fit(self.X.iloc[rows], self.y[rows])
 
     def score(self, model: SurvivalModel, rows: np.ndarray) -> dict[str, float]:
-        X, t, e = self.X.iloc[rows], self.time[rows], self.event[rows]
+        X, y = self.X.iloc[rows], self.y[rows]
         surv = model.predict_survival_function(X, np.array([self.horizon]))
-        train = (self.time, self.event)
         metrics: dict[str, Callable[[], float]] = {
-            "harrell_c": lambda: harrell_c(t, e, model.predict(X)),
-            f"calibration_slope_{self.label}": lambda: calibration_slope(t, e, surv[:, 0]),
-            f"brier_{self.label}": lambda: float(
-                brier_scores(*train, t, e, surv, [self.horizon])[0]
-            ),
+            "harrell_c": lambda: harrell_c(y, model.predict(X)),
+            f"calibration_slope_{self.label}": lambda: calibration_slope(y, surv[:, 0]),
+            f"brier_{self.label}": lambda: float(brier_scores(self.y, y, surv, [self.horizon])[0]),
         }
         return {name: _or_nan(compute) for name, compute in metrics.items()}
 

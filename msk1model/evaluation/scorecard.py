@@ -1,18 +1,18 @@
-"""Every test-set metric of one fitted model, as a flat ``{name: value}`` dict for MLflow.
+"""Every test-set metric of one fitted model, as rows of a score table.
 
-Names (``H`` is a configured horizon written as ``5y``): ``test_harrell_c``, ``test_uno_c``,
-``test_auc_H``, ``test_brier_H``, ``test_ipa_H``, ``test_calibration_oe_H``,
-``test_calibration_slope_H``, ``test_ici_H``, ``test_e50_H``, ``test_e90_H``, ``test_ibs``,
-``test_d_calibration_stat`` and ``test_d_calibration_p``. A metric that is undefined on this test
-set (say, no event before a horizon) is NaN with a :class:`ScorecardWarning`, so one gap never
-loses a run.
+Metrics (:mod:`msk1model.scores` names; ``H`` a configured horizon): ``harrell_c``, ``uno_c``,
+at each ``H`` ``auc``, ``brier``, ``ipa``, ``calibration_oe``, ``calibration_slope``, ``ici``,
+``e50`` and ``e90``; ``ibs``, and ``d_calibration`` (statistics ``stat`` and ``p``). A metric that
+is undefined on this test set (say, no event before a horizon) is NaN with a
+:class:`~msk1model.errors.ScorecardWarning`, so one gap never loses a run. A clipped horizon keeps
+its configured value in the table.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,123 +33,123 @@ from msk1model.evaluation.timedep import (
     time_dependent_auc,
 )
 from msk1model.models import SurvivalModel
+from msk1model.scores import horizon_label, score_frame
 
-__all__ = ["ScorecardWarning", "horizon_label", "score_test_set"]
+__all__ = ["score_test_set"]
 
 T = TypeVar("T")
 IBS_GRID_POINTS = 100
 DCAL_GRID_POINTS = 200
 
 
-def horizon_label(horizon: float) -> str:
-    """``5.0`` -> ``'5y'``: the suffix of per-horizon metric names."""
-    return f"{horizon:g}y"
-
-
 def score_test_set(
     model: SurvivalModel,
     X_test: pd.DataFrame,
-    train_time: np.ndarray,
-    train_event: np.ndarray,
-    time: np.ndarray,
-    event: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    y_train: np.ndarray,
     horizons: list[float],
     tau: float,
-) -> dict[str, float]:
+) -> pd.DataFrame:
     """Discrimination, overall accuracy and calibration of ``model`` on the test part.
 
     Parameters
     ----------
     model
         A fitted model; ``X_test`` its features for the test patients.
-    train_time, train_event
-        Training follow-up (years) and events: the censoring distribution for the IPCW metrics.
-    time, event
-        Test follow-up (years) and events, shape (n,).
+    y_test : structured array, shape (n,)
+        Test outcome (event, time in years), see :mod:`msk1model.outcome`.
+    y_train : structured array, shape (n_train,)
+        Training outcome: the censoring distribution of the IPCW metrics.
     horizons
         Evaluation horizons in years; any beyond follow-up is clipped (``HorizonWarning``) and
-        the metric keeps the configured horizon's name.
+        keeps its configured value in the table.
     tau
         Truncation time of Uno's C, years.
+
+    Returns
+    -------
+    DataFrame
+        Score rows (:func:`msk1model.scores.score_frame`) of stage ``test``.
     """
     risk = model.predict(X_test)
-    out = {
-        "test_harrell_c": harrell_c(time, event, risk),
-        "test_uno_c": _safe(
-            "test_uno_c", lambda: uno_c(train_time, train_event, time, event, risk, tau)
-        ),
-    }
-    clipped = clip_horizons(horizons, time, train_time)
+    rows: list[dict[str, Any]] = [
+        {"metric": "harrell_c", "value": harrell_c(y_test, risk)},
+        {
+            "metric": "uno_c",
+            "value": _safe("uno_c", lambda: uno_c(y_train, y_test, risk, tau=tau)),
+        },
+    ]
+    clipped = clip_horizons(horizons, y_test, y_train)
     surv = model.predict_survival_function(X_test, clipped)
-    args = (train_time, train_event, time, event)
     per_horizon: dict[str, Callable[[], np.ndarray]] = {
-        "auc": lambda: time_dependent_auc(*args, risk, clipped).auc,
-        "brier": lambda: brier_scores(*args, surv, clipped),
-        "ipa": lambda: ipa(*args, surv, clipped),
+        "auc": lambda: time_dependent_auc(y_train, y_test, risk, clipped).auc,
+        "brier": lambda: brier_scores(y_train, y_test, surv, clipped),
+        "ipa": lambda: ipa(y_train, y_test, surv, clipped),
     }
     for name, compute in per_horizon.items():
-        values = _safe_array(f"test_{name}", compute, len(horizons))
-        out.update(
-            {
-                f"test_{name}_{horizon_label(h)}": float(v)
-                for h, v in zip(horizons, values, strict=True)
-            }
-        )
+        values = _safe_array(name, compute, len(horizons))
+        rows += [
+            {"metric": name, "horizon": h, "value": float(v)}
+            for h, v in zip(horizons, values, strict=True)
+        ]
     for j, (h, t) in enumerate(zip(horizons, clipped, strict=True)):
-        out.update(_calibration(time, event, surv[:, j], float(t), horizon_label(h)))
-    out["test_ibs"] = _safe("test_ibs", lambda: _ibs(model, X_test, *args, clipped))
-    out.update(_d_calibration(model, X_test, time, event))
-    return out
+        rows += _calibration(y_test, surv[:, j], float(t), h)
+    rows.append(
+        {
+            "metric": "ibs",
+            "value": _safe("ibs", lambda: _ibs(model, X_test, y_test, y_train, clipped)),
+        }
+    )
+    rows += _d_calibration(model, X_test, y_test)
+    return score_frame({"stage": "test", **row} for row in rows)
 
 
 def _calibration(
-    time: np.ndarray, event: np.ndarray, surv: np.ndarray, horizon: float, label: str
-) -> dict[str, float]:
-    large = calibration_in_the_large(time, event, surv, horizon)
-    smooth = _safe_call(
-        lambda: integrated_calibration_index(time, event, surv, horizon), f"test_ici_{label}"
-    )
+    y: np.ndarray, surv: np.ndarray, horizon: float, configured: float
+) -> list[dict[str, Any]]:
+    label = horizon_label(configured)
+    large = calibration_in_the_large(y, surv, horizon)
+    smooth = _safe_call(lambda: integrated_calibration_index(y, surv, horizon), f"ici at {label}")
     nan = float("nan")
-    return {
-        f"test_calibration_oe_{label}": float(large.oe_ratio),
-        f"test_calibration_slope_{label}": _safe(
-            f"test_calibration_slope_{label}", lambda: calibration_slope(time, event, surv)
+    values = {
+        "calibration_oe": float(large.oe_ratio),
+        "calibration_slope": _safe(
+            f"calibration_slope at {label}", lambda: calibration_slope(y, surv)
         ),
-        f"test_ici_{label}": nan if smooth is None else float(smooth.ici),
-        f"test_e50_{label}": nan if smooth is None else float(smooth.e50),
-        f"test_e90_{label}": nan if smooth is None else float(smooth.e90),
+        "ici": nan if smooth is None else float(smooth.ici),
+        "e50": nan if smooth is None else float(smooth.e50),
+        "e90": nan if smooth is None else float(smooth.e90),
     }
+    return [{"metric": k, "horizon": configured, "value": v} for k, v in values.items()]
 
 
 def _ibs(
     model: SurvivalModel,
     X_test: pd.DataFrame,
-    train_time: np.ndarray,
-    train_event: np.ndarray,
-    time: np.ndarray,
-    event: np.ndarray,
+    y_test: np.ndarray,
+    y_train: np.ndarray,
     clipped: np.ndarray,
 ) -> float:
     """IBS from the first test time to the last horizon."""
-    grid = np.linspace(float(np.min(time)), float(np.max(clipped)), IBS_GRID_POINTS)
+    grid = np.linspace(float(np.min(y_test["time"])), float(np.max(clipped)), IBS_GRID_POINTS)
     surv = model.predict_survival_function(X_test, grid)
-    return integrated_brier_score(train_time, train_event, time, event, surv, grid)
+    return integrated_brier_score(y_train, y_test, surv, grid)
 
 
 def _d_calibration(
-    model: SurvivalModel, X_test: pd.DataFrame, time: np.ndarray, event: np.ndarray
-) -> dict[str, float]:
-    grid = np.linspace(0.0, float(np.max(time)), DCAL_GRID_POINTS)
+    model: SurvivalModel, X_test: pd.DataFrame, y_test: np.ndarray
+) -> list[dict[str, Any]]:
+    grid = np.linspace(0.0, float(np.max(y_test["time"])), DCAL_GRID_POINTS)
     result = _safe_call(
-        lambda: d_calibration(time, event, model.predict_survival_function(X_test, grid), grid),
-        "test_d_calibration",
+        lambda: d_calibration(y_test, model.predict_survival_function(X_test, grid), grid),
+        "d_calibration",
     )
-    if result is None:
-        return {"test_d_calibration_stat": float("nan"), "test_d_calibration_p": float("nan")}
-    return {
-        "test_d_calibration_stat": float(result.statistic),
-        "test_d_calibration_p": float(result.p_value),
-    }
+    stat, p = (float("nan"),) * 2 if result is None else (result.statistic, result.p_value)
+    return [
+        {"metric": "d_calibration", "statistic": "stat", "value": float(stat)},
+        {"metric": "d_calibration", "statistic": "p", "value": float(p)},
+    ]
 
 
 def _safe(name: str, compute: Callable[[], float]) -> float:
@@ -166,5 +166,5 @@ def _safe_call(compute: Callable[[], T], name: str) -> T | None:
     try:
         return compute()
     except EvaluationError as exc:
-        warnings.warn(f"{name} is undefined on this test set: {exc}", ScorecardWarning, 3)
+        warnings.warn(f"test-set {name} is undefined on this test set: {exc}", ScorecardWarning, 3)
         return None

@@ -1,6 +1,7 @@
 """Time-dependent metrics: cumulative/dynamic AUC, Brier score, integrated Brier score and IPA.
 
-Pure functions of training follow-up (for the censoring distribution), test follow-up and
+Pure functions of the training outcome ``y_train`` (for the censoring distribution), the test
+outcome ``y`` (structured arrays with fields event, time; scikit-survival's argument order) and
 predictions, all times in years. They wrap :mod:`sksurv.metrics`: the inverse probability of
 censoring weights come from the Kaplan-Meier estimate ``G`` of the censoring distribution on the
 training data, evaluated at the observed time ``G(T_i)`` as scikit-survival does (not ``G(T_i-)``;
@@ -21,9 +22,9 @@ from sksurv.metrics import integrated_brier_score as _sksurv_ibs
 from sksurv.nonparametric import SurvivalFunctionEstimator
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation._checks import check_horizons, check_outcome, check_risk, check_survival
+from msk1model.evaluation._checks import check_horizons, check_risk, check_survival, check_y
 from msk1model.evaluation.horizons import HorizonWarning, administratively_censor, clip_checked
-from msk1model.models import structured_y
+from msk1model.outcome import make_y
 
 __all__ = [
     "TimeDependentAUC",
@@ -44,31 +45,26 @@ class TimeDependentAUC(NamedTuple):
 
 
 def _prepare(
-    train_time: npt.ArrayLike,
-    train_event: npt.ArrayLike,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
-    horizons: npt.ArrayLike,
+    y_train: npt.ArrayLike, y: npt.ArrayLike, horizons: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checked structured ``y`` for training and (censored) test data, and clipped horizons."""
-    tr_t, tr_e = check_outcome(train_time, train_event, ("train_time", "train_event"))
-    t, e = check_outcome(time, event)
+    tr_t, tr_e = check_y(y_train, "y_train")
+    t, e = check_y(y)
     h = clip_checked(check_horizons(horizons), t, tr_t, stacklevel=4)
-    t, e = administratively_censor(t, e, tr_t)
-    if not e.any():
+    train = make_y(time=tr_t, event=tr_e)
+    test = administratively_censor(make_y(time=t, event=e), train)
+    if not test["event"].any():
         raise EvaluationError(
             f"the metrics need a test event before the end of training follow-up "
             f"({tr_t.max():.6g} years, where the censoring estimate ends), but there is none. "
             "Fix: evaluate on a test set within the training follow-up"
         )
-    return structured_y(tr_e, tr_t), structured_y(e, t), h
+    return train, test, h
 
 
 def time_dependent_auc(
-    train_time: npt.ArrayLike,
-    train_event: npt.ArrayLike,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    y: npt.ArrayLike,
     risk: npt.ArrayLike,
     horizons: npt.ArrayLike,
 ) -> TimeDependentAUC:
@@ -82,10 +78,10 @@ def time_dependent_auc(
 
     Parameters
     ----------
-    train_time, train_event : array-like, shape (n_train,)
-        Training follow-up (years) and event flags; they give the censoring distribution.
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y_train : structured array, shape (n_train,)
+        Training outcome, fields (event, time in years); gives the censoring distribution.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     risk : array-like, shape (n,) or (n, n_times)
         Risk scores (higher means shorter survival), or one column per horizon.
     horizons : array-like, shape (n_times,)
@@ -97,7 +93,7 @@ def time_dependent_auc(
         ``auc`` of shape (n_times,) and ``mean_auc``, weighted as in scikit-survival by the drop
         in the test Kaplan-Meier survival over each horizon's interval.
     """
-    y_train, y_test, h = _prepare(train_time, train_event, time, event, horizons)
+    y_train, y_test, h = _prepare(y_train, y, horizons)
     r = check_risk(risk, len(y_test), len(h))
     if r.ndim == 1:
         r = np.broadcast_to(r[:, np.newaxis], (len(r), len(h)))
@@ -122,10 +118,8 @@ def _mean_auc(auc: np.ndarray, y_test: np.ndarray, h: np.ndarray) -> float:
 
 
 def brier_scores(
-    train_time: npt.ArrayLike,
-    train_event: npt.ArrayLike,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    y: npt.ArrayLike,
     surv_at_horizons: npt.ArrayLike,
     horizons: npt.ArrayLike,
 ) -> np.ndarray:
@@ -137,10 +131,10 @@ def brier_scores(
 
     Parameters
     ----------
-    train_time, train_event : array-like, shape (n_train,)
-        Training follow-up (years) and event flags; they give the censoring distribution.
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y_train : structured array, shape (n_train,)
+        Training outcome, fields (event, time in years); gives the censoring distribution.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     surv_at_horizons : array-like, shape (n, n_times)
         Predicted survival probabilities ``S(t|x_i)`` at each horizon, non-increasing along rows.
     horizons : array-like, shape (n_times,)
@@ -151,7 +145,7 @@ def brier_scores(
     ndarray, shape (n_times,)
         The Brier score at each (clipped) horizon.
     """
-    y_train, y_test, h = _prepare(train_time, train_event, time, event, horizons)
+    y_train, y_test, h = _prepare(y_train, y, horizons)
     s = check_survival(surv_at_horizons, (len(y_test), len(h)), "surv_at_horizons")
     return _brier(y_train, y_test, s, h)
 
@@ -162,10 +156,8 @@ def _brier(y_train: np.ndarray, y_test: np.ndarray, s: np.ndarray, h: np.ndarray
 
 
 def integrated_brier_score(
-    train_time: npt.ArrayLike,
-    train_event: npt.ArrayLike,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    y: npt.ArrayLike,
     surv_on_grid: npt.ArrayLike,
     grid: npt.ArrayLike,
 ) -> float:
@@ -176,10 +168,10 @@ def integrated_brier_score(
 
     Parameters
     ----------
-    train_time, train_event : array-like, shape (n_train,)
-        Training follow-up (years) and event flags; they give the censoring distribution.
-    time, event : array-like, shape (n,)
-        Test follow-up (years) and event flags.
+    y_train : structured array, shape (n_train,)
+        Training outcome, fields (event, time in years); gives the censoring distribution.
+    y : structured array, shape (n,)
+        Test outcome, fields (event, time in years).
     surv_on_grid : array-like, shape (n, n_grid)
         Predicted survival probabilities ``S(t|x_i)`` on the grid, non-increasing along rows.
     grid : array-like, shape (n_grid,)
@@ -193,7 +185,7 @@ def integrated_brier_score(
     g = check_horizons(grid, "grid")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HorizonWarning)  # replaced by the warning below
-        y_train, y_test, clipped = _prepare(train_time, train_event, time, event, g)
+        y_train, y_test, clipped = _prepare(y_train, y, g)
     s = check_survival(surv_on_grid, (len(y_test), len(g)), "surv_on_grid")
     keep = clipped == g
     if keep.sum() < 2:
@@ -213,10 +205,8 @@ def integrated_brier_score(
 
 
 def ipa(
-    train_time: npt.ArrayLike,
-    train_event: npt.ArrayLike,
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    y: npt.ArrayLike,
     surv_at_horizons: npt.ArrayLike,
     horizons: npt.ArrayLike,
 ) -> np.ndarray:
@@ -231,7 +221,7 @@ def ipa(
     ndarray, shape (n_times,)
         IPA at each (clipped) horizon.
     """
-    y_train, y_test, h = _prepare(train_time, train_event, time, event, horizons)
+    y_train, y_test, h = _prepare(y_train, y, horizons)
     s = check_survival(surv_at_horizons, (len(y_test), len(h)), "surv_at_horizons")
     km = SurvivalFunctionEstimator().fit(y_train).predict_proba(h)
     null = _brier(y_train, y_test, np.broadcast_to(km, s.shape), h)

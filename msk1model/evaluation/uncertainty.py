@@ -19,8 +19,8 @@ from msk1model.errors import EvaluationError, ModelError
 from msk1model.evaluation.bootstrap import bootstrap_p_value, bootstrap_replicates, summarise
 from msk1model.evaluation.calibration import calibration_slope
 from msk1model.evaluation.metrics import harrell_c, uno_c
-from msk1model.evaluation.scorecard import horizon_label
 from msk1model.evaluation.timedep import brier_scores, ipa, time_dependent_auc
+from msk1model.scores import metric_label
 
 __all__ = ["ModelPredictions", "TestSet", "bootstrap_test_metrics", "test_set_metrics"]
 
@@ -37,46 +37,45 @@ class ModelPredictions:
 
 @dataclass(frozen=True)
 class TestSet:
-    """Test outcome, the training outcome (censoring distribution) and the horizons, years."""
+    """Test outcome ``y``, the training outcome ``y_train`` (censoring distribution) and the
+    horizons, years."""
 
-    time: np.ndarray
-    event: np.ndarray
-    train_time: np.ndarray
-    train_event: np.ndarray
+    y: np.ndarray  # structured (event, time), see msk1model.outcome
+    y_train: np.ndarray
     horizons: tuple[float, ...]  # as configured (names); ``clipped`` are the ones evaluated
     clipped: tuple[float, ...]
     tau: float
 
 
+#: A test-set metric: its name and its horizon in years (None: no horizon).
+MetricKey = tuple[str, float | None]
+
+
 def test_set_metrics(
     test: TestSet, risk: np.ndarray, survival: np.ndarray, rows: np.ndarray | None = None
-) -> dict[str, float]:
+) -> dict[MetricKey, float]:
     """Headline metrics of one model on the test patients ``rows`` (all when None).
 
     Harrell's and Uno's C, and at each horizon the cumulative/dynamic AUC, Brier score and IPA;
-    the calibration slope at the last horizon. An undefined metric is NaN.
+    the calibration slope at the last horizon. An undefined metric is NaN. Keys are
+    ``(metric, configured horizon or None)``.
     """
-    rows = np.arange(len(test.time)) if rows is None else rows
-    t, e, r, s = test.time[rows], test.event[rows], risk[rows], survival[rows]
-    args = (test.train_time, test.train_event, t, e)
+    rows = np.arange(len(test.y)) if rows is None else rows
+    y, r, s = test.y[rows], risk[rows], survival[rows]
     h = list(test.clipped)
-    out = {
-        "harrell_c": _safe(lambda: harrell_c(t, e, r)),
-        "uno_c": _safe(lambda: uno_c(*args, r, test.tau)),
-        "calibration_slope_" + horizon_label(test.horizons[-1]): _safe(
-            lambda: calibration_slope(t, e, s[:, -1])
-        ),
+    out: dict[MetricKey, float] = {
+        ("harrell_c", None): _safe(lambda: harrell_c(y, r)),
+        ("uno_c", None): _safe(lambda: uno_c(test.y_train, y, r, tau=test.tau)),
+        ("calibration_slope", test.horizons[-1]): _safe(lambda: calibration_slope(y, s[:, -1])),
     }
     per_horizon: dict[str, Callable[[], np.ndarray]] = {
-        "auc": lambda: time_dependent_auc(*args, r, h).auc,
-        "brier": lambda: brier_scores(*args, s, h),
-        "ipa": lambda: ipa(*args, s, h),
+        "auc": lambda: time_dependent_auc(test.y_train, y, r, h).auc,
+        "brier": lambda: brier_scores(test.y_train, y, s, h),
+        "ipa": lambda: ipa(test.y_train, y, s, h),
     }
     for name, compute in per_horizon.items():
         values = _safe_array(compute, len(h))
-        out.update(
-            {f"{name}_{horizon_label(hz)}": v for hz, v in zip(test.horizons, values, strict=True)}
-        )
+        out.update({(name, hz): v for hz, v in zip(test.horizons, values, strict=True)})
     return out
 
 
@@ -95,17 +94,19 @@ def bootstrap_test_metrics(
     Returns
     -------
     intervals : DataFrame
-        ``model``, ``feature_set``, ``metric``, ``estimate`` (full test set), ``lower``,
-        ``upper``, ``se``, ``n_boot_valid``.
+        ``model``, ``feature_set``, ``metric`` (label, e.g. ``auc_5y``), ``estimate`` (full test
+        set), ``lower``, ``upper``, ``se``, ``n_boot_valid``, then ``measure`` (``auc``) and
+        ``horizon`` (years, NaN for none).
     deltas : DataFrame
         Per model family and metric, the feature set compared with ``baseline``: ``model``,
         ``feature_set``, ``metric``, ``baseline``, ``estimate``, ``delta``, ``lower``,
-        ``upper``, ``p_value`` (two-sided bootstrap), ``n_boot_valid``.
+        ``upper``, ``p_value`` (two-sided bootstrap), ``n_boot_valid``, ``measure``,
+        ``horizon``.
     """
     keys = {_key(p): p for p in predictions}
     replicates = bootstrap_replicates(
         _Statistic(test, tuple(predictions)),
-        len(test.time),
+        len(test.y),
         n_boot=n_boot,
         seed=seed,
         n_jobs=n_jobs,
@@ -115,9 +116,10 @@ def bootstrap_test_metrics(
         {
             "model": p.model,
             "feature_set": p.feature_set,
-            "metric": metric,
+            "metric": metric_label(*metric),
             "estimate": value,
-            **summarise(_column(replicates, f"{key}|{metric}"), level),
+            **summarise(_column(replicates, _name(key, metric)), level),
+            **_measure(metric),
         }
         for key, p in keys.items()
         for metric, value in full[key].items()
@@ -128,15 +130,15 @@ def bootstrap_test_metrics(
         if p.feature_set == baseline or base_key not in keys:
             continue
         for metric, value in full[key].items():
-            diff = _column(replicates, f"{key}|{metric}") - _column(
-                replicates, f"{base_key}|{metric}"
+            diff = _column(replicates, _name(key, metric)) - _column(
+                replicates, _name(base_key, metric)
             )
             summary = summarise(diff, level)
             deltas.append(
                 {
                     "model": p.model,
                     "feature_set": p.feature_set,
-                    "metric": metric,
+                    "metric": metric_label(*metric),
                     "baseline": full[base_key][metric],
                     "estimate": value,
                     "delta": value - full[base_key][metric],
@@ -144,6 +146,7 @@ def bootstrap_test_metrics(
                     "upper": summary["upper"],
                     "p_value": bootstrap_p_value(diff),
                     "n_boot_valid": summary["n_boot_valid"],
+                    **_measure(metric),
                 }
             )
     return pd.DataFrame(intervals), pd.DataFrame(deltas)
@@ -159,12 +162,22 @@ class _Statistic:
         out: dict[str, float] = {}
         for p in self.predictions:
             metrics = test_set_metrics(self.test, p.risk, p.survival, rows)
-            out.update({f"{_key(p)}|{name}": value for name, value in metrics.items()})
+            out.update({_name(_key(p), metric): value for metric, value in metrics.items()})
         return out
 
 
 def _key(p: ModelPredictions) -> str:
     return f"{p.model}|{p.feature_set}"
+
+
+def _name(key: str, metric: MetricKey) -> str:
+    """Column of one model's metric in the replicates table."""
+    return f"{key}|{metric_label(*metric)}"
+
+
+def _measure(metric: MetricKey) -> dict[str, object]:
+    name, horizon = metric
+    return {"measure": name, "horizon": math.nan if horizon is None else float(horizon)}
 
 
 def _column(replicates: pd.DataFrame, name: str) -> np.ndarray:

@@ -1,14 +1,17 @@
-"""Model families behind one contract (:class:`SurvivalModel`); a registry maps config kinds."""
+"""Model families as scikit-learn estimators behind one contract (:class:`SurvivalModel`).
+
+Each family is one module; :data:`MODEL_KINDS` maps a config ``kind`` to its class and
+:func:`make_model` builds one. A fitted model's whole state is data
+(:meth:`SurvivalModel.to_state` / :meth:`SurvivalModel.from_state`), written to and read from a
+folder only by :func:`save_model` and :func:`load_model`.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-from msk1model.errors import ModelError
-from msk1model.models._base import STATE_FILE, SurvivalModel, structured_y, unpack_y
+from msk1model.models._base import SurvivalModel
 from msk1model.models._checks import NumericalWarning
+from msk1model.models._io import load_model, save_model
+from msk1model.models._registry import MODEL_KINDS, hyperparameters_of, make_model
 from msk1model.models.coxnet import CoxnetModel
 from msk1model.models.coxph import CoxPHModel
 from msk1model.models.design import Design, DesignSpec, DesignWarning
@@ -33,52 +36,5 @@ __all__ = [
     "hyperparameters_of",
     "load_model",
     "make_model",
-    "structured_y",
-    "unpack_y",
+    "save_model",
 ]
-
-MODEL_KINDS: dict[str, type[SurvivalModel]] = {
-    model.kind: model
-    for model in (
-        CoxPHModel,
-        CoxnetModel,
-        XGBCoxModel,
-        XGBAFTModel,
-        GBSAModel,
-        ComponentwiseGBSAModel,
-        RandomSurvivalForestModel,
-    )
-}
-
-
-def _model_class(kind: str) -> type[SurvivalModel]:
-    if kind not in MODEL_KINDS:
-        raise ModelError(
-            f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(MODEL_KINDS))}"
-        )
-    return MODEL_KINDS[kind]
-
-
-def hyperparameters_of(kind: str) -> dict[str, Any]:
-    """Hyperparameter names and defaults of a model kind."""
-    return dict(_model_class(kind).hyperparameters)
-
-
-def make_model(
-    kind: str,
-    features: list[str],
-    params: dict[str, Any],
-    seed: int,
-    design: DesignSpec | None = None,
-) -> SurvivalModel:
-    """An unfitted model of ``kind`` on ``features`` (raw columns), encoded by ``design``."""
-    return _model_class(kind)(features=features, seed=seed, design=design, **params)
-
-
-def load_model(directory: str | Path) -> SurvivalModel:
-    """Load a model saved by :meth:`SurvivalModel.save` (JSON state, no pickle)."""
-    path = Path(directory) / STATE_FILE
-    if not path.is_file():
-        raise ModelError(f"no saved model at {directory}: {STATE_FILE} is missing")
-    state = json.loads(path.read_text(encoding="utf-8"))
-    return _model_class(state["kind"]).load(directory, state)

@@ -1,227 +1,260 @@
 """The contract every msk1model survival model keeps, and the parts they share.
 
-A model is fitted on a DataFrame of features and a structured ``y`` of (event, time in years),
+A model is a scikit-learn estimator: keyword-only hyperparameters stored unchanged by
+``__init__``, validated in :meth:`~SurvivalModel.fit`, learned state in attributes ending in
+``_``. It is fitted on features ``X`` (a DataFrame, or a 2-D array whose columns are named
+``x0, x1, ...``) and a structured ``y`` of (event, time in years) (:mod:`msk1model.outcome`),
 predicts a risk score (higher = higher risk; for Cox-type models the log relative hazard), and
 gives survival curves through a Breslow baseline hazard fitted on the training data. Its whole
-learned state is saved as data (JSON, plus library-native files such as XGBoost JSON), never
-pickled, so that an exported predictor loads with pickle deserialisation disabled.
+learned state is data (:meth:`~SurvivalModel.to_state`, JSON-compatible), never pickled, so
+that an exported predictor loads with pickle deserialisation disabled.
 """
 
 from __future__ import annotations
 
-import json
+import inspect
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
 
-from msk1model.errors import ModelError
+from msk1model.errors import DataError, ModelError, OutcomeError
 from msk1model.models._checks import warn_degenerate_columns
+from msk1model.models._parts import BreslowBaseline, Preprocessor, event_time
+from msk1model.models._state import plain
 from msk1model.models.design import Design, DesignSpec
+from msk1model.outcome import as_y
 
-__all__ = ["BreslowBaseline", "Preprocessor", "SurvivalModel", "structured_y", "unpack_y"]
+__all__ = ["COMMON_PARAMS", "STATE_FORMAT", "SurvivalModel"]
 
-STATE_FILE = "model.json"
+#: ``__init__`` keywords every family shares; all its other keywords are hyperparameters.
+COMMON_PARAMS = ("features", "design", "random_state")
 
-
-def structured_y(event: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """A scikit-survival style structured array with fields ``event`` (bool), ``time`` (float)."""
-    y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
-    y["event"] = np.asarray(event, dtype=bool)
-    y["time"] = np.asarray(time, dtype=float)
-    return y
+#: Version of :meth:`SurvivalModel.to_state`'s layout (1 was a folder of files with ``seed``).
+STATE_FORMAT = 2
 
 
-def unpack_y(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(event, time)`` from a structured ``y``."""
-    names = y.dtype.names or ()
-    if len(names) != 2:
-        raise ModelError(
-            f"y must be a structured array with fields (event, time), but got dtype {y.dtype}"
-        )
-    return y[names[0]].astype(bool), y[names[1]].astype(float)
+class SurvivalModel(BaseEstimator, ABC):
+    """Base class: a risk model with survival curves, its learned state kept as data.
 
-
-class Preprocessor:
-    """Median imputation then standardisation of the (numeric) design matrix, fitted on
-    training rows only.
-
-    State: per-column ``medians``, ``means`` and ``scales`` (a constant column keeps scale 1).
-    """
-
-    def __init__(self, columns: list[str]) -> None:
-        self.columns = list(columns)
-
-    def fit(self, X: pd.DataFrame) -> Self:
-        values = self._select(X)
-        self.medians_ = np.nanmedian(values, axis=0)
-        filled = np.where(np.isnan(values), self.medians_, values)
-        self.means_ = filled.mean(axis=0)
-        scales = filled.std(axis=0)
-        self.scales_ = np.where(scales > 0, scales, 1.0)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        values = self._select(X)
-        filled = np.where(np.isnan(values), self.medians_, values)
-        return (filled - self.means_) / self.scales_
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "columns": self.columns,
-            "medians": self.medians_.tolist(),
-            "means": self.means_.tolist(),
-            "scales": self.scales_.tolist(),
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Preprocessor:
-        pre = cls(state["columns"])
-        pre.medians_ = np.asarray(state["medians"], dtype=float)
-        pre.means_ = np.asarray(state["means"], dtype=float)
-        pre.scales_ = np.asarray(state["scales"], dtype=float)
-        return pre
-
-    def _select(self, X: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in self.columns if c not in X.columns]
-        if missing:
-            raise ModelError(
-                f"input lacks design column(s) {missing}; the model needs {self.columns}"
-            )
-        return X[self.columns].to_numpy(dtype=float)
-
-
-class BreslowBaseline:
-    """Breslow estimator of the cumulative baseline hazard H0(t) at the training event times."""
-
-    def fit(self, risk: np.ndarray, event: np.ndarray, time: np.ndarray) -> Self:
-        shift = float(np.max(risk))  # exp(risk - shift) cannot overflow; H0 is rescaled below
-        order = np.argsort(time, kind="stable")
-        sorted_time = time[order]
-        at_risk = np.cumsum(np.exp(risk - shift)[order][::-1])[::-1]  # sum over time >= t
-        event_times, deaths = np.unique(time[event], return_counts=True)
-        risk_set = at_risk[np.searchsorted(sorted_time, event_times, side="left")]
-        self.times_ = event_times
-        self.cumhaz_ = np.cumsum(deaths / risk_set) * np.exp(-shift)
-        return self
-
-    def cumulative_hazard(self, risk: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """H(t | x) = H0(t) exp(risk), shape (n_patients, n_times)."""
-        idx = np.searchsorted(self.times_, np.asarray(times, dtype=float), side="right") - 1
-        h0 = np.where(idx >= 0, self.cumhaz_[np.clip(idx, 0, None)], 0.0)
-        return np.exp(np.asarray(risk, dtype=float))[:, None] * h0[None, :]
-
-    def to_state(self) -> dict[str, Any]:
-        return {"times": self.times_.tolist(), "cumhaz": self.cumhaz_.tolist()}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> BreslowBaseline:
-        base = cls()
-        base.times_ = np.asarray(state["times"], dtype=float)
-        base.cumhaz_ = np.asarray(state["cumhaz"], dtype=float)
-        return base
-
-
-class SurvivalModel(ABC):
-    """Base class: a risk model with survival curves, saved as data.
-
-    Subclasses set :attr:`kind` and :attr:`hyperparameters` (name -> default) and implement
-    :meth:`_fit_risk`, :meth:`_predict_risk`, :meth:`_save_extra` and :meth:`_load_extra`.
+    Subclasses set :attr:`kind`, declare every hyperparameter as a keyword of an ``__init__``
+    that only stores its arguments (``features=None``, ``design=None`` and ``random_state=0``
+    last), and implement :meth:`_fit_risk`, :meth:`_predict_risk`, :meth:`_learned_state` and
+    :meth:`_restore_learned`; :meth:`_validate_hyperparameters` checks values at fit time.
     Cox-type models (``breslow = True``) get their curves from a Breslow baseline hazard on the
     training data; other models set ``breslow = False`` and override :meth:`_cumulative_hazard`.
+
+    Common parameters
+    -----------------
+    features
+        Raw feature columns of ``X`` the model uses, in order; None uses every column.
+    design
+        How the features are encoded (:class:`DesignSpec`); None passes them through.
+    random_state
+        Seed of every random choice of the fit (subsampling, folds, bootstrap samples).
     """
 
     kind: ClassVar[str]
-    hyperparameters: ClassVar[dict[str, Any]]
     breslow: ClassVar[bool] = True
+    features: list[str] | None
+    design: DesignSpec | None
+    random_state: int
     baseline_: BreslowBaseline | None
 
-    def __init__(
-        self,
-        *,
-        features: list[str],
-        seed: int = 0,
-        design: DesignSpec | None = None,
-        **params: Any,
-    ) -> None:
-        unknown = sorted(set(params) - set(self.hyperparameters))
-        if unknown:
-            raise ModelError(
-                f"unknown hyperparameter(s) {unknown} for kind {self.kind!r}; "
-                f"allowed: {sorted(self.hyperparameters)}"
-            )
-        self.features = list(features)
-        self.seed = seed
-        self.design = design or DesignSpec()
-        self.params = {**self.hyperparameters, **params}
+    def fit(self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike) -> Self:
+        """Fit on features ``X`` (n, p) and a structured ``y`` of (event, time in years).
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
-        """Fit on features ``X`` (n, p) and structured ``y`` (event, time in years)."""
-        event, time = unpack_y(y)
-        if not event.any():
-            raise ModelError("cannot fit a survival model on data with no events")
-        self.design_ = Design(self.features, self.design).fit(X)
-        D = self.design_.transform(X)
-        self.preprocessor_ = Preprocessor(self.design_.columns_).fit(D)
-        Z = self.preprocessor_.transform(D)
-        warn_degenerate_columns(D, self.design_.columns_, self.kind)
-        self._fit_risk(Z, event, time)
+        Raises
+        ------
+        DataError
+            If an array ``X`` is not a dense, real, non-empty 2-D array.
+        OutcomeError
+            If ``y`` is missing or not a structured (event, time) array.
+        ModelError
+            If a hyperparameter is invalid, ``y`` holds no event or the fit fails.
+        """
+        if hasattr(self, "baseline_"):
+            del self.baseline_  # a refit that fails leaves the model unfitted
+        frame = self._frame(X, reset=True)
+        features = list(frame.columns) if self.features is None else list(self.features)
+        self._validate_hyperparameters(features)
+        y = _outcome(y, self.kind)
+        design = Design(features, self.design).fit(frame)
+        D = design.transform(frame)
+        preprocessor = Preprocessor(design.columns_).fit(D)
+        Z = preprocessor.transform(D)
+        warn_degenerate_columns(D, design.columns_, self.kind)
+        self.features_, self.design_, self.preprocessor_ = features, design, preprocessor
+        self._fit_risk(Z, y)
         risk = self._checked_risk(Z)
-        self.baseline_ = BreslowBaseline().fit(risk, event, time) if self.breslow else None
+        self.baseline_ = BreslowBaseline().fit(risk, y) if self.breslow else None
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | npt.ArrayLike) -> np.ndarray:
         """Risk score, shape (n,): the log relative hazard (higher = higher risk)."""
         return self._checked_risk(self._matrix(X))
 
-    def predict_cumulative_hazard(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    def predict_cumulative_hazard(
+        self, X: pd.DataFrame | npt.ArrayLike, times: npt.ArrayLike
+    ) -> np.ndarray:
         """Cumulative hazard at ``times`` (years), shape (n, len(times))."""
         return self._cumulative_hazard(self._matrix(X), np.asarray(times, dtype=float))
 
-    def predict_survival_function(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    def predict_survival_function(
+        self, X: pd.DataFrame | npt.ArrayLike, times: npt.ArrayLike
+    ) -> np.ndarray:
         """Survival probability at ``times`` (years), shape (n, len(times))."""
         return np.exp(-self.predict_cumulative_hazard(X, times))
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the fitted state as JSON (plus library-native files) into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            "kind": self.kind,
-            "features": self.features,
-            "seed": self.seed,
-            "params": self.params,
-            "design": self.design_.to_state(),
-            "preprocessor": self.preprocessor_.to_state(),
-            "baseline": None if self.baseline_ is None else self.baseline_.to_state(),
-            "extra": self._save_extra(directory),
-        }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
-        return directory
+    def score(self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike) -> float:
+        """Harrell's concordance index of :meth:`predict` on ``X`` against ``y`` (as sksurv)."""
+        from sksurv.metrics import concordance_index_censored  # keeps the exported predictor light
 
-    @classmethod
-    def load(cls, directory: str | Path, state: dict[str, Any]) -> Self:
-        design = Design.from_state(state["design"])
-        model = cls(
-            features=state["features"], seed=state["seed"], design=design.spec, **state["params"]
-        )
-        model.design_ = design
-        model.preprocessor_ = Preprocessor.from_state(state["preprocessor"])
-        base = state["baseline"]
-        model.baseline_ = None if base is None else BreslowBaseline.from_state(base)
-        model._load_extra(Path(directory), state["extra"])
-        return model
+        event, time = event_time(as_y(y))
+        return float(concordance_index_censored(event, time, self.predict(X))[0])
 
     @property
     def design_columns(self) -> list[str]:
         """Names of the fitted design columns (after encoding, transforms and interaction)."""
         return list(self.design_.columns_)
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+    # -- state as data ----------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """The parameters and whole learned state as JSON-compatible data (no pickle)."""
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        design = params.pop("design")
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "format": STATE_FORMAT,
+            "kind": self.kind,
+            "params": {**plain(params), "design": None if design is None else design.to_state()},
+            "features": list(self.features_),
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "design": self.design_.to_state(),
+            "preprocessor": self.preprocessor_.to_state(),
+            "baseline": None if self.baseline_ is None else self.baseline_.to_state(),
+            "learned": self._learned_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SurvivalModel:
+        """The fitted model :meth:`to_state` described, of the class its ``kind`` names.
+
+        Raises
+        ------
+        ModelError
+            If the state has another layout version, an unknown kind, or a kind that is not
+            this class.
+        """
+        from msk1model.models._registry import model_class  # the registry imports this module
+
+        if state.get("format") != STATE_FORMAT:
+            raise ModelError(
+                f"model state has format {state.get('format')!r}, but this msk1model reads "
+                f"format {STATE_FORMAT}. Fix: refit and save the model with this version"
+            )
+        model_cls = model_class(state["kind"])
+        if not issubclass(model_cls, cls):
+            raise ModelError(
+                f"model state is of kind {state['kind']!r}, not a {cls.__name__}. "
+                "Fix: load it with msk1model.models.load_model or SurvivalModel.from_state"
+            )
+        model = model_cls(**model_cls._params_from_state(state["params"]))
+        model.features_ = list(state["features"])
+        model.n_features_in_ = int(state["n_features_in"])
+        if state["feature_names_in"] is not None:
+            model.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        model.design_ = Design.from_state(state["design"])
+        model.preprocessor_ = Preprocessor.from_state(state["preprocessor"])
+        model._restore_learned(state["learned"])
+        base = state["baseline"]
+        model.baseline_ = None if base is None else BreslowBaseline.from_state(base)
+        return model
+
+    @classmethod
+    def _params_from_state(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``__init__`` keywords from saved JSON: tuples where the default is one, a DesignSpec."""
+        defaults = cls._hyperparameter_defaults()
+        out = {
+            k: tuple(v) if isinstance(defaults.get(k), tuple) and v is not None else v
+            for k, v in params.items()
+        }
+        design = params.get("design")
+        out["design"] = None if design is None else DesignSpec.from_state(design)
+        return out
+
+    # -- scikit-learn -----------------------------------------------------------------------
+
+    @classmethod
+    def _hyperparameter_defaults(cls) -> dict[str, Any]:
+        """Hyperparameter names and defaults, in ``__init__`` order (all but COMMON_PARAMS)."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return {
+            p.name: p.default
+            for p in parameters
+            if p.kind is p.KEYWORD_ONLY and p.name not in COMMON_PARAMS
+        }
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        """This model's hyperparameter values, in ``__init__`` order."""
+        return {name: getattr(self, name) for name in self._hyperparameter_defaults()}
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # y is a structured (event, time) array
+        tags.input_tags.allow_nan = True  # missing values are imputed by training medians
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "baseline_")  # set last by fit and from_state
+
+    def _frame(self, X: pd.DataFrame | npt.ArrayLike, *, reset: bool) -> pd.DataFrame:
+        """``X`` as a DataFrame: columns are taken by name, an array's by position.
+
+        An array's columns are named as the fit's (``feature_names_in_``), else ``x0, x1, ...``.
+        ``reset`` (in fit) records ``n_features_in_`` and ``feature_names_in_`` as scikit-learn
+        does; a DataFrame may later hold other columns as long as it has the features.
+        """
+        if not reset:
+            check_is_fitted(self)
+        if isinstance(X, pd.DataFrame):
+            if reset:
+                self._record_inputs(X.shape[1], list(X.columns))
+            return X
+        values = _array(X)
+        if reset:
+            self._record_inputs(values.shape[1], None)
+        elif values.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {values.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input. Fix: pass the fit's columns in order"
+            )
+        names = getattr(self, "feature_names_in_", None)
+        columns = [f"x{j}" for j in range(values.shape[1])] if names is None else list(names)
+        return pd.DataFrame(values, columns=columns)
+
+    def _record_inputs(self, n_features: int, names: list[Any] | None) -> None:
+        self.n_features_in_ = n_features
+        if names is not None and all(isinstance(n, str) for n in names):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    # -- shared parts -----------------------------------------------------------------------
+
+    def _matrix(self, X: pd.DataFrame | npt.ArrayLike) -> np.ndarray:
         """Raw features -> design matrix -> imputed, standardised ``Z`` (n, n_design_columns)."""
-        return self.preprocessor_.transform(self.design_.transform(X))
+        frame = self._frame(X, reset=False)
+        return self.preprocessor_.transform(self.design_.transform(frame))
 
     def _checked_risk(self, Z: np.ndarray) -> np.ndarray:
         risk = np.asarray(self._predict_risk(Z), dtype=float)
@@ -237,18 +270,58 @@ class SurvivalModel(ABC):
         assert self.baseline_ is not None, "a model with breslow = False overrides this"
         return self.baseline_.cumulative_hazard(self._checked_risk(Z), times)
 
+    def _validate_hyperparameters(self, features: list[str]) -> None:
+        """Raise ModelError for an invalid hyperparameter (``features``: the resolved list)."""
+
     @abstractmethod
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
-        """Fit on preprocessed features ``Z`` (n, p)."""
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+        """Fit on preprocessed features ``Z`` (n, p) and the structured ``y``."""
 
     @abstractmethod
     def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
         """Log relative hazard for preprocessed features ``Z``."""
 
     @abstractmethod
-    def _save_extra(self, directory: Path) -> dict[str, Any]:
-        """Save model-specific state; return its JSON part."""
+    def _learned_state(self) -> dict[str, Any]:
+        """Model-specific learned state as JSON-compatible data."""
 
     @abstractmethod
-    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
-        """Restore model-specific state written by :meth:`_save_extra`."""
+    def _restore_learned(self, state: dict[str, Any]) -> None:
+        """Restore the learned state :meth:`_learned_state` returned."""
+
+
+def _array(X: npt.ArrayLike) -> np.ndarray:
+    """A dense, real, non-empty 2-D array of ``X``, as scikit-learn's ``check_array`` requires."""
+    if sparse.issparse(X):
+        raise DataError(
+            "sparse input is not supported: the design needs dense columns (missing values are "
+            "NaN). Fix: X.toarray(), or pass a DataFrame"
+        )
+    values = np.asarray(X)
+    if values.ndim != 2:
+        raise DataError(
+            f"X must be a DataFrame or a 2-D array (n_patients, n_features), but got shape "
+            f"{values.shape}. Fix: pass a DataFrame, or X.reshape(-1, 1) for one feature"
+        )
+    if np.iscomplexobj(values):
+        raise DataError("Complex data not supported: features must be real numbers")
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if values.shape[axis] == 0:
+            raise DataError(
+                f"Found array with 0 {what}(s) (shape={values.shape}) while a minimum of 1 is "
+                "required. Fix: pass at least one patient and one feature"
+            )
+    return values
+
+
+def _outcome(y: npt.ArrayLike | None, kind: str) -> np.ndarray:
+    """``y`` as msk1model's structured outcome, with at least one event."""
+    if y is None:
+        raise OutcomeError(
+            f"{kind} requires y to be passed, but the target y is None. "
+            "Fix: fit(X, make_y(time=..., event=...))"
+        )
+    y = as_y(y)
+    if not y["event"].any():
+        raise ModelError("cannot fit a survival model on data with no events")
+    return y

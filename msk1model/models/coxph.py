@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,8 @@ from scipy import stats
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
 from msk1model.models._checks import NumericalWarning
+from msk1model.models._parts import event_time
+from msk1model.models.design import DesignSpec
 
 __all__ = ["CoxPHModel"]
 
@@ -27,21 +28,45 @@ class CoxPHModel(SurvivalModel):
 
     Fitted on standardised features (better conditioned); the coefficients and standard errors
     are mapped back to the original units, so with ``penalizer`` 0 and no missing values they
-    equal a lifelines fit on the raw columns. Hyperparameter ``penalizer``: lifelines' ridge
-    penalty ``penalizer / 2 * |b|^2`` on the standardised scale (0 = plain Cox).
-    State: ``coef`` and ``se`` per standardised feature.
+    equal a lifelines fit on the raw columns.
+
+    Parameters
+    ----------
+    penalizer
+        lifelines' ridge penalty ``penalizer / 2 * |b|^2`` on the standardised scale
+        (0 = plain Cox).
+    features, design, random_state
+        As for every :class:`SurvivalModel` (the fit is deterministic: ``random_state`` unused).
+
+    Attributes
+    ----------
+    coef_, se_
+        Coefficient and standard error per standardised design column, shape (p,).
     """
 
     kind = "coxph"
-    hyperparameters: ClassVar[dict[str, Any]] = {"penalizer": 0.0}
 
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        features: list[str] | None = None,
+        design: DesignSpec | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.penalizer = penalizer
+        self.features = features
+        self.design = design
+        self.random_state = random_state
+
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
         from lifelines import CoxPHFitter  # fit-time only: keeps the exported predictor light
         from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
+        event, time = event_time(y)
         columns = [f"x{i}" for i in range(Z.shape[1])]
         frame = pd.DataFrame(Z, columns=columns).assign(_time=time, _event=event.astype(int))
-        fitter = CoxPHFitter(penalizer=float(self.params["penalizer"]))
+        fitter = CoxPHFitter(penalizer=float(self.penalizer))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             try:
@@ -100,12 +125,12 @@ class CoxPHModel(SurvivalModel):
             index=pd.Index(self.design_columns, name="feature"),
         )
 
-    def _save_extra(self, directory: Path) -> dict[str, Any]:
+    def _learned_state(self) -> dict[str, Any]:
         return {"coef": self.coef_.tolist(), "se": self.se_.tolist()}
 
-    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
-        self.coef_ = np.asarray(extra["coef"], dtype=float)
-        self.se_ = np.asarray(extra["se"], dtype=float)
+    def _restore_learned(self, state: dict[str, Any]) -> None:
+        self.coef_ = np.asarray(state["coef"], dtype=float)
+        self.se_ = np.asarray(state["se"], dtype=float)
 
 
 def _named(message: str, names: list[str]) -> str:

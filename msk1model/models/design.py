@@ -12,7 +12,7 @@ In order:
   named ``msk1:er``; the main effects stay in the model.
 
 Every other feature passes through unchanged. Missing values stay NaN (the model's preprocessor
-imputes them). The fitted state is plain data (levels, centre, scale, knots) saved with the model.
+imputes them). The fitted state is plain data (levels, centre, scale, knots) in the model's state.
 """
 
 from __future__ import annotations
@@ -49,10 +49,12 @@ class DesignSpec:
     categorical: tuple[str, ...] = field(default_factory=tuple)
 
     def to_state(self) -> dict[str, Any]:
+        """The spec as JSON-compatible data."""
         return {**asdict(self), "categorical": list(self.categorical)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> DesignSpec:
+        """The spec :meth:`to_state` described."""
         return cls(**{**state, "categorical": tuple(state["categorical"])})
 
 
@@ -113,6 +115,7 @@ class Design:
         return pd.DataFrame(parts, index=X.index)[self.columns_]
 
     def to_state(self) -> dict[str, Any]:
+        """The fitted encoding (levels, centre, scale, knots) as JSON-compatible data."""
         return {
             "features": self.features,
             "spec": self.spec.to_state(),
@@ -124,6 +127,7 @@ class Design:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Design:
+        """The fitted design :meth:`to_state` described."""
         design = cls(state["features"], DesignSpec.from_state(state["spec"]))
         design.levels_ = {k: list(v) for k, v in state["levels"].items()}
         design.center_, design.scale_ = float(state["center"]), float(state["scale"])

@@ -5,18 +5,18 @@
   one-feature least-squares base learners, so the fitted model is linear (a sparse Cox model).
 
 Both give the boosted log relative hazard; survival curves come from the shared Breslow baseline.
-The tree ensemble is saved as its node arrays (JSON) and evaluated here with numpy, exactly as
+The tree ensemble is kept as its node arrays (JSON) and evaluated here with numpy, exactly as
 scikit-learn evaluates it, so loading never unpickles an estimator.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from msk1model.models._base import SurvivalModel, structured_y
+from msk1model.models._base import SurvivalModel
+from msk1model.models.design import DesignSpec
 
 __all__ = ["ComponentwiseGBSAModel", "GBSAModel", "TreeEnsemble", "leaf_index"]
 
@@ -82,36 +82,64 @@ class TreeEnsemble:
         return out
 
     def to_state(self) -> dict[str, Any]:
+        """The trees' node arrays, weights and initial value as JSON data (exact floats)."""
         return {"init": self.init, "weights": self.weights, "trees": self.trees}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TreeEnsemble:
+        """The ensemble :meth:`to_state` described."""
         return cls(state["init"], state["weights"], state["trees"])
 
 
 class GBSAModel(SurvivalModel):
     """scikit-survival gradient boosting with the Cox partial likelihood loss and tree learners.
 
-    Hyperparameters as in scikit-survival. State: the tree ensemble (node arrays, JSON).
+    Parameters
+    ----------
+    n_estimators, learning_rate, max_depth, min_samples_leaf, subsample, max_features, dropout_rate
+        As in scikit-survival's ``GradientBoostingSurvivalAnalysis``.
+    features, design, random_state
+        As for every :class:`SurvivalModel`.
+
+    Attributes
+    ----------
+    ensemble_
+        The fitted trees as a :class:`TreeEnsemble` (node arrays, JSON).
     """
 
     kind = "gbsa"
-    hyperparameters: ClassVar[dict[str, Any]] = {
-        "n_estimators": 100,
-        "learning_rate": 0.1,
-        "max_depth": 3,
-        "min_samples_leaf": 10,
-        "subsample": 1.0,
-        "max_features": None,
-        "dropout_rate": 0.0,
-    }
 
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        learning_rate: float = 0.1,
+        max_depth: int = 3,
+        min_samples_leaf: int = 10,
+        subsample: float = 1.0,
+        max_features: int | float | str | None = None,
+        dropout_rate: float = 0.0,
+        features: list[str] | None = None,
+        design: DesignSpec | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.subsample = subsample
+        self.max_features = max_features
+        self.dropout_rate = dropout_rate
+        self.features = features
+        self.design = design
+        self.random_state = random_state
+
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
         from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
         estimator = GradientBoostingSurvivalAnalysis(
-            loss="coxph", random_state=self.seed, **self.params
-        ).fit(Z, structured_y(event, time))
+            loss="coxph", random_state=self.random_state, **self._hyperparameters()
+        ).fit(Z, y)
         stages = estimator.estimators_[:, 0]
         scale = getattr(estimator, "_scale", np.ones(len(stages)))  # set when dropout_rate > 0
         init = float(estimator._raw_predict_init(Z[:1].astype(np.float32)).ravel()[0])
@@ -121,42 +149,66 @@ class GBSAModel(SurvivalModel):
     def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
         return self.ensemble_.predict(Z)
 
-    def _save_extra(self, directory: Path) -> dict[str, Any]:
+    def _learned_state(self) -> dict[str, Any]:
         return {"ensemble": self.ensemble_.to_state()}
 
-    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
-        self.ensemble_ = TreeEnsemble.from_state(extra["ensemble"])
+    def _restore_learned(self, state: dict[str, Any]) -> None:
+        self.ensemble_ = TreeEnsemble.from_state(state["ensemble"])
 
 
 class ComponentwiseGBSAModel(SurvivalModel):
     """Componentwise least-squares boosting of the Cox partial likelihood: a linear model.
 
-    State: ``coef`` per standardised feature (the sum of the selected components' updates).
+    Parameters
+    ----------
+    n_estimators, learning_rate, subsample, dropout_rate
+        As in scikit-survival's ``ComponentwiseGradientBoostingSurvivalAnalysis``.
+    features, design, random_state
+        As for every :class:`SurvivalModel`.
+
+    Attributes
+    ----------
+    intercept_, coef_
+        The boosted linear model: intercept and coefficient per standardised design column
+        (the sum of the selected components' updates), shape (p,).
     """
 
     kind = "gbsa_componentwise"
-    hyperparameters: ClassVar[dict[str, Any]] = {
-        "n_estimators": 100,
-        "learning_rate": 0.1,
-        "subsample": 1.0,
-        "dropout_rate": 0.0,
-    }
 
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        learning_rate: float = 0.1,
+        subsample: float = 1.0,
+        dropout_rate: float = 0.0,
+        features: list[str] | None = None,
+        design: DesignSpec | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.dropout_rate = dropout_rate
+        self.features = features
+        self.design = design
+        self.random_state = random_state
+
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
         from sksurv.ensemble import ComponentwiseGradientBoostingSurvivalAnalysis
 
         estimator = ComponentwiseGradientBoostingSurvivalAnalysis(
-            loss="coxph", random_state=self.seed, **self.params
-        ).fit(Z, structured_y(event, time))
+            loss="coxph", random_state=self.random_state, **self._hyperparameters()
+        ).fit(Z, y)
         coef = np.asarray(estimator.coef_, dtype=float)
         self.intercept_, self.coef_ = float(coef[0]), coef[1:]
 
     def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
         return self.intercept_ + Z @ self.coef_
 
-    def _save_extra(self, directory: Path) -> dict[str, Any]:
+    def _learned_state(self) -> dict[str, Any]:
         return {"intercept": self.intercept_, "coef": self.coef_.tolist()}
 
-    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
-        self.intercept_ = float(extra["intercept"])
-        self.coef_ = np.asarray(extra["coef"], dtype=float)
+    def _restore_learned(self, state: dict[str, Any]) -> None:
+        self.intercept_ = float(state["intercept"])
+        self.coef_ = np.asarray(state["coef"], dtype=float)

@@ -21,25 +21,25 @@ State. scikit-survival keeps an (n_nodes, n_unique_times, 2) value array per tre
 as JSON. A leaf's CHF changes only at the event times among its own (bootstrap) samples, so each
 leaf stores just the grid positions where its CHF changes and the CHF from there on (float64, so
 the step function is rebuilt exactly). With the node arrays (children, split feature, float32
-split threshold rule as in scikit-learn) the whole forest is one ``forest.npz``
-(``np.savez_compressed``, loaded with ``allow_pickle=False``) and is evaluated here with numpy.
+split threshold rule as in scikit-learn) the whole forest is a few flat arrays, kept in the model
+state as exact encoded bytes (``_state.encode_array``: dtype, shape, zlib + base64, no pickle)
+and evaluated here with numpy.
 Fitting needs scikit-survival's ``low_memory=False`` trees, about ``16 * n_nodes * n_times`` bytes
 per tree while fitting (some 600 MB for 100 trees at n = 2,800); the fitted model is small.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from msk1model.models._base import SurvivalModel, structured_y
+from msk1model.models._base import SurvivalModel
+from msk1model.models._state import decode_array, encode_array
+from msk1model.models.design import DesignSpec
 from msk1model.models.gbsa import leaf_index
 
-__all__ = ["FOREST_FILE", "RandomSurvivalForestModel", "SurvivalForest"]
-
-FOREST_FILE = "forest.npz"
+__all__ = ["RandomSurvivalForestModel", "SurvivalForest"]
 
 _TREE_KEYS = ("left", "right", "feature", "threshold")
 
@@ -135,13 +135,14 @@ class SurvivalForest:
         values = self.arrays["chf_value"][start:stop]
         return np.where(found, values[np.clip(last, 0, None)], 0.0)
 
-    def save(self, path: Path) -> None:
-        np.savez_compressed(path, allow_pickle=False, **self.arrays)
+    def to_state(self) -> dict[str, Any]:
+        """Every array, encoded exactly (dtype, shape, compressed bytes): JSON, no pickle."""
+        return {name: encode_array(values) for name, values in self.arrays.items()}
 
     @classmethod
-    def load(cls, path: Path) -> SurvivalForest:
-        with np.load(path, allow_pickle=False) as data:
-            return cls({k: data[k] for k in data.files})
+    def from_state(cls, state: dict[str, Any]) -> SurvivalForest:
+        """The forest :meth:`to_state` described, its arrays bit for bit."""
+        return cls({name: decode_array(encoded) for name, encoded in state.items()})
 
 
 def _sparse_chf(tree: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,31 +158,55 @@ def _sparse_chf(tree: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class RandomSurvivalForestModel(SurvivalModel):
     """scikit-survival ``RandomSurvivalForest``; curves from its ensemble cumulative hazard.
 
-    Hyperparameters as in scikit-survival (``bootstrap`` and ``max_samples`` at its defaults).
-    State: the forest as node arrays and sparse leaf CHFs (``forest.npz``).
+    Parameters
+    ----------
+    n_estimators, min_samples_leaf, min_samples_split, max_features, max_depth, n_jobs
+        As in scikit-survival (``bootstrap`` and ``max_samples`` at its defaults).
+    features, design, random_state
+        As for every :class:`SurvivalModel`.
+
+    Attributes
+    ----------
+    forest_
+        The forest as node arrays and sparse leaf CHFs (:class:`SurvivalForest`).
     """
 
     kind = "rsf"
-    hyperparameters: ClassVar[dict[str, Any]] = {
-        "n_estimators": 100,
-        "min_samples_leaf": 15,
-        "min_samples_split": 10,
-        "max_features": "sqrt",
-        "max_depth": None,
-        "n_jobs": 1,
-    }
     breslow = False
 
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
-        self.forest_ = SurvivalForest.from_sksurv(self._fit_sksurv(Z, event, time))
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        min_samples_leaf: int | float = 15,
+        min_samples_split: int | float = 10,
+        max_features: int | float | str | None = "sqrt",
+        max_depth: int | None = None,
+        n_jobs: int | None = 1,
+        features: list[str] | None = None,
+        design: DesignSpec | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.min_samples_split = min_samples_split
+        self.max_features = max_features
+        self.max_depth = max_depth
+        self.n_jobs = n_jobs
+        self.features = features
+        self.design = design
+        self.random_state = random_state
 
-    def _fit_sksurv(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> Any:
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+        self.forest_ = SurvivalForest.from_sksurv(self._fit_sksurv(Z, y))
+
+    def _fit_sksurv(self, Z: np.ndarray, y: np.ndarray) -> Any:
         """The scikit-survival forest this model stores (fitted afresh, not kept)."""
         from sksurv.ensemble import RandomSurvivalForest
 
-        return RandomSurvivalForest(**self.params, low_memory=False, random_state=self.seed).fit(
-            Z, structured_y(event, time)
-        )
+        return RandomSurvivalForest(
+            **self._hyperparameters(), low_memory=False, random_state=self.random_state
+        ).fit(Z, y)
 
     def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
         return self.forest_.risk(Z)
@@ -189,9 +214,8 @@ class RandomSurvivalForestModel(SurvivalModel):
     def _cumulative_hazard(self, Z: np.ndarray, times: np.ndarray) -> np.ndarray:
         return self.forest_.cumulative_hazard(Z, times)
 
-    def _save_extra(self, directory: Path) -> dict[str, Any]:
-        self.forest_.save(directory / FOREST_FILE)
-        return {"forest": FOREST_FILE}
+    def _learned_state(self) -> dict[str, Any]:
+        return {"forest": self.forest_.to_state()}
 
-    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
-        self.forest_ = SurvivalForest.load(directory / extra["forest"])
+    def _restore_learned(self, state: dict[str, Any]) -> None:
+        self.forest_ = SurvivalForest.from_state(state["forest"])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -11,68 +10,103 @@ from scipy import stats
 
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
+from msk1model.models._parts import event_time
+from msk1model.models.design import DesignSpec
 
 __all__ = ["AFT_DISTRIBUTIONS", "XGBAFTModel", "XGBCoxModel"]
 
-BOOSTER_FILE = "booster.json"
-
-#: Tree-booster hyperparameters both objectives share (name -> default).
-_TREE_PARAMS: dict[str, Any] = {
-    "n_estimators": 200,
-    "learning_rate": 0.05,
-    "max_depth": 3,
-    "min_child_weight": 1.0,
-    "subsample": 0.8,
-    "colsample_bytree": 1.0,
-    "reg_lambda": 1.0,
-    "reg_alpha": 0.0,
-    "n_jobs": 1,
-}
+#: Hyperparameters that are not XGBoost booster parameters (passed otherwise, or not at all).
 _NOT_BOOSTER_PARAMS = {"n_estimators", "n_jobs", "distribution", "sigma"}
 
 
 class _XGBModel(SurvivalModel):
-    """Shared parts: training with a seeded, single-objective booster saved as XGBoost JSON."""
+    """Shared parts: training with a seeded, single-objective booster kept as XGBoost JSON."""
 
-    objective: ClassVar[dict[str, Any]]
+    n_estimators: int
+    n_jobs: int
 
     def _train(self, dmatrix: xgb.DMatrix, extra: dict[str, Any]) -> None:
-        booster_params = {k: v for k, v in self.params.items() if k not in _NOT_BOOSTER_PARAMS}
+        booster_params = {
+            k: v for k, v in self._hyperparameters().items() if k not in _NOT_BOOSTER_PARAMS
+        }
         self.booster_ = xgb.train(
             {
                 **booster_params,
                 **extra,
                 "tree_method": "hist",
-                "nthread": int(self.params["n_jobs"]),
-                "seed": self.seed,
+                "nthread": int(self.n_jobs),
+                "seed": self.random_state,
             },
             dmatrix,
-            num_boost_round=int(self.params["n_estimators"]),
+            num_boost_round=int(self.n_estimators),
         )
 
     def _margin(self, Z: np.ndarray) -> np.ndarray:
         return self.booster_.predict(xgb.DMatrix(Z), output_margin=True).astype(float)
 
-    def _save_extra(self, directory: Path) -> dict[str, Any]:
-        self.booster_.save_model(directory / BOOSTER_FILE)
-        return {"booster": BOOSTER_FILE}
+    def _learned_state(self) -> dict[str, Any]:
+        return {"booster": bytes(self.booster_.save_raw("json")).decode()}
 
-    def _load_extra(self, directory: Path, extra: dict[str, Any]) -> None:
+    def _restore_learned(self, state: dict[str, Any]) -> None:
         self.booster_ = xgb.Booster()
-        self.booster_.load_model(directory / extra["booster"])
+        self.booster_.load_model(bytearray(state["booster"].encode()))
 
 
 class XGBCoxModel(_XGBModel):
     """XGBoost ``survival:cox``: the risk score is the boosted log relative hazard (margin).
 
     Survival curves come from a Breslow baseline hazard on the training data.
-    State: the booster in XGBoost's JSON format (``booster.json``).
+
+    Parameters
+    ----------
+    n_estimators
+        Boosting rounds.
+    learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda, reg_alpha
+        XGBoost's tree-booster parameters of the same names.
+    n_jobs
+        XGBoost threads (``nthread``).
+    features, design, random_state
+        As for every :class:`SurvivalModel`; ``random_state`` is XGBoost's ``seed``.
+
+    Attributes
+    ----------
+    booster_
+        The fitted ``xgboost.Booster`` (kept in the state as XGBoost's JSON text).
     """
 
     kind = "xgb_cox"
-    hyperparameters: ClassVar[dict[str, Any]] = dict(_TREE_PARAMS)
 
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        min_child_weight: float = 1.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 1.0,
+        reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        n_jobs: int = 1,
+        features: list[str] | None = None,
+        design: DesignSpec | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.n_jobs = n_jobs
+        self.features = features
+        self.design = design
+        self.random_state = random_state
+
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+        event, time = event_time(y)
         label = np.where(event, time, -time)  # XGBoost's convention: negative = right-censored
         self._train(
             xgb.DMatrix(Z, label=label),
@@ -97,29 +131,75 @@ class XGBAFTModel(_XGBModel):
     The margin f(x) is the boosted location of log survival time (years); the risk score is
     ``-f(x)`` (shorter predicted time = higher risk). Survival is parametric:
     ``S(t | x) = S_W((log t - f(x)) / sigma)``, so no Breslow baseline is needed.
-    Hyperparameters add ``distribution`` and ``sigma`` (``aft_loss_distribution_scale``).
-    State: the booster in XGBoost's JSON format (``booster.json``).
+
+    Parameters
+    ----------
+    distribution
+        The distribution of W: ``normal``, ``logistic`` or ``extreme``.
+    sigma
+        Its scale (> 0), XGBoost's ``aft_loss_distribution_scale``.
+    n_estimators
+        Boosting rounds.
+    learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda, reg_alpha
+        XGBoost's tree-booster parameters of the same names.
+    n_jobs
+        XGBoost threads (``nthread``).
+    features, design, random_state
+        As for every :class:`SurvivalModel`; ``random_state`` is XGBoost's ``seed``.
+
+    Attributes
+    ----------
+    booster_
+        The fitted ``xgboost.Booster`` (kept in the state as XGBoost's JSON text).
     """
 
     kind = "xgb_aft"
-    hyperparameters: ClassVar[dict[str, Any]] = {
-        **_TREE_PARAMS,
-        "distribution": "normal",
-        "sigma": 1.0,
-    }
     breslow = False
 
-    def __init__(self, *, features: list[str], seed: int = 0, **params: Any) -> None:
-        super().__init__(features=features, seed=seed, **params)
-        if self.params["distribution"] not in AFT_DISTRIBUTIONS:
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        min_child_weight: float = 1.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 1.0,
+        reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        n_jobs: int = 1,
+        distribution: str = "normal",
+        sigma: float = 1.0,
+        features: list[str] | None = None,
+        design: DesignSpec | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.n_jobs = n_jobs
+        self.distribution = distribution
+        self.sigma = sigma
+        self.features = features
+        self.design = design
+        self.random_state = random_state
+
+    def _validate_hyperparameters(self, features: list[str]) -> None:
+        if self.distribution not in AFT_DISTRIBUTIONS:
             raise ModelError(
                 f"xgb_aft distribution must be one of {sorted(AFT_DISTRIBUTIONS)}, "
-                f"but got {self.params['distribution']!r}"
+                f"but got {self.distribution!r}"
             )
-        if not float(self.params["sigma"]) > 0:
-            raise ModelError(f"xgb_aft sigma must be > 0, but got {self.params['sigma']!r}")
+        if not float(self.sigma) > 0:
+            raise ModelError(f"xgb_aft sigma must be > 0, but got {self.sigma!r}")
 
-    def _fit_risk(self, Z: np.ndarray, event: np.ndarray, time: np.ndarray) -> None:
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+        event, time = event_time(y)
         dmatrix = xgb.DMatrix(Z)
         dmatrix.set_float_info("label_lower_bound", time)
         dmatrix.set_float_info("label_upper_bound", np.where(event, time, np.inf))
@@ -128,8 +208,8 @@ class XGBAFTModel(_XGBModel):
             {
                 "objective": "survival:aft",
                 "eval_metric": "aft-nloglik",
-                "aft_loss_distribution": self.params["distribution"],
-                "aft_loss_distribution_scale": float(self.params["sigma"]),
+                "aft_loss_distribution": self.distribution,
+                "aft_loss_distribution_scale": float(self.sigma),
             },
         )
 
@@ -140,5 +220,5 @@ class XGBAFTModel(_XGBModel):
         location = self._margin(Z)
         with np.errstate(divide="ignore"):  # log(0) = -inf: H(0) = 0
             log_t = np.log(np.asarray(times, dtype=float))
-        z = (log_t[None, :] - location[:, None]) / float(self.params["sigma"])
-        return np.asarray(AFT_DISTRIBUTIONS[self.params["distribution"]](z), dtype=float)
+        z = (log_t[None, :] - location[:, None]) / float(self.sigma)
+        return np.asarray(AFT_DISTRIBUTIONS[self.distribution](z), dtype=float)

@@ -12,9 +12,10 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation._checks import check_horizons, check_outcome
-from msk1model.evaluation.km import _km_curve
+from msk1model.evaluation._checks import check_horizons, check_y
+from msk1model.evaluation.km import km_curve
 from msk1model.evaluation.plots._base import _axes, _format_p
+from msk1model.outcome import make_y
 
 #: Points between the bottom of the Axes and the first row of the at-risk table (clears the
 #: tick labels and the x label), and between rows.
@@ -30,7 +31,7 @@ def _group_labels(
         raise EvaluationError(
             f"groups must hold one non-missing label per patient ({n}), but got shape {g.shape} "
             f"with {int(pd.isna(g).sum()) if g.ndim == 1 else '?'} missing. Fix: align groups "
-            "with time and event and drop unlabelled patients"
+            "with y and drop unlabelled patients"
         )
     present = list(pd.unique(g))
     if group_order is None:
@@ -52,7 +53,7 @@ def _group_labels(
 
 def _draw_km(ax: Axes, time: np.ndarray, event: np.ndarray, name: Any) -> str:
     """One group's step curve, with '+' ticks at its censoring times; returns its colour."""
-    km = _km_curve(time, event)
+    km = km_curve(make_y(time=time, event=event))
     drops = km.deaths > 0  # the curve steps at the event times only
     x = np.concatenate([[0.0], km.timeline[drops], [time.max()]])
     y = np.concatenate(
@@ -103,8 +104,7 @@ def _draw_risk_table(
 
 
 def km_plot(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
+    y: npt.ArrayLike,
     groups: npt.ArrayLike | None = None,
     *,
     risk_table_times: npt.ArrayLike | None = None,
@@ -117,8 +117,8 @@ def km_plot(
 
     Parameters
     ----------
-    time, event : array-like, shape (n,)
-        Follow-up (years) and event flags (1 = event, 0 = censored).
+    y : structured array, shape (n,)
+        Outcome, fields (event, time in years), e.g. from :func:`msk1model.outcome.make_y`.
     groups : array-like, shape (n,), optional
         Group label per patient (e.g. "low"/"high" MSK1); ``None`` draws one curve, "all".
     risk_table_times : array-like, optional
@@ -138,7 +138,7 @@ def km_plot(
         Step curves tagged ``gid="km|<group>"`` (censoring ticks ``"censor|<group>"``); the
         at-risk counts are text artists tagged ``"at_risk|<group>|<t>"``.
     """
-    t, e = check_outcome(time, event)
+    t, e = check_y(y)
     labels, order = _group_labels(groups, len(t), group_order)
     if p_value is not None and not 0.0 <= p_value <= 1.0:
         raise EvaluationError(f"p_value must lie in [0, 1], but got {p_value!r}")

@@ -1,43 +1,35 @@
 """The run report as a document: sections along TRIPOD+AI and REMARK, tables and figures.
 
-Numbers come from :mod:`msk1model.reporting.analyses`; this module only lays them out.
+Numbers come from :mod:`msk1model.report.analyses`; this module only lays them out, with the
+figures drawn in :mod:`msk1model.report.figures`.
 """
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 
 from msk1model.config import RunConfig, config_hash
 from msk1model.data.cohort import Cohort
 from msk1model.evaluation import plots
-from msk1model.evaluation.calibration import calibration_groups
-from msk1model.evaluation.report import Figure, KeyValues, ReportDocument, Section, Table, Text
-from msk1model.evaluation.scorecard import horizon_label
-from msk1model.evaluation.timedep import time_dependent_auc
-from msk1model.reporting.analyses import Analyses, describe_params
-
-if TYPE_CHECKING:
-    from msk1model.pipeline import ModelOutcome
+from msk1model.report.analyses import Analyses, describe_params
+from msk1model.report.document import KeyValues, ReportDocument, Section, Table, Text
+from msk1model.report.figures import auc_figure, calibration_figures, figure, optimism_figure
+from msk1model.results import ModelOutcome, TrainedRun
 
 __all__ = ["report_document"]
 
 
 def report_document(
-    config: RunConfig,
-    cohort: Cohort,
-    outcomes: tuple[ModelOutcome, ...],
-    selected: ModelOutcome,
-    a: Analyses,
-    run_id: str,
-    provenance: dict[str, str],
+    trained: TrainedRun, a: Analyses, *, run_id: str, provenance: dict[str, str]
 ) -> ReportDocument:
-    """The report of one run."""
+    """The report of one run: ``a`` from :func:`~msk1model.report.analyses.run_analyses`,
+    ``provenance`` the header entries that say where it ran (git commit, package versions)."""
+    config, cohort = trained.config, trained.cohort
+    outcomes, selected = trained.outcomes, trained.selected
     sections = [
         _data_section(config, cohort, a),
         _biomarker_section(cohort, a),
@@ -122,7 +114,7 @@ def _biomarker_section(cohort: Cohort, a: Analyses) -> Section:
                 "p": hr["p"],
             }
         )
-        items.append(_figure("forest", f"Hazard ratio of {a.marker}", plots.forest_plot(forest)))
+        items.append(figure("forest", f"Hazard ratio of {a.marker}", plots.forest_plot(forest)))
     if a.ph_test is not None:
         items.append(
             Table(
@@ -143,14 +135,13 @@ def _cutpoint_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section
     horizons = list(config.evaluation.horizons)
     if a.cut_groups is not None:
         ax = plots.km_plot(
-            cohort.time,
-            cohort.event,
+            cohort.y,
             a.cut_groups,
             group_order=[g for g in ("low", "mid", "high") if g in set(a.cut_groups)],
             p_value=a.cut_logrank_p,
             title=f"{cohort.biomarker} by pre-specified cutpoint ({rule})",
         )
-        items.append(_figure("km_prespecified", f"Kaplan-Meier by {cohort.biomarker} ({rule})", ax))
+        items.append(figure("km_prespecified", f"Kaplan-Meier by {cohort.biomarker} ({rule})", ax))
     if a.cut_km is not None:
         items.append(Table(f"Kaplan-Meier estimates at {horizons} years by group", a.cut_km))
     if a.optimal is not None:
@@ -174,15 +165,14 @@ def _cutpoint_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section
         )
         if a.optimal_groups is not None:
             ax = plots.km_plot(
-                cohort.time,
-                cohort.event,
+                cohort.y,
                 a.optimal_groups,
                 group_order=["low", "high"],
                 p_value=opt.p_lausen_schumacher,
                 title=f"{cohort.biomarker} at the optimal cutpoint {opt.cutpoint:.4g}"
                 " (corrected p)",
             )
-            items.append(_figure("km_optimal", "Kaplan-Meier at the data-driven cutpoint", ax))
+            items.append(figure("km_optimal", "Kaplan-Meier at the data-driven cutpoint", ax))
         items.append(
             Text(
                 "The data-driven cutpoint is chosen to make the groups differ most; its minimum "
@@ -278,7 +268,7 @@ def _performance_section(config: RunConfig, a: Analyses, selected: ModelOutcome)
         headline = a.intervals[a.intervals["metric"].isin(["harrell_c", "uno_c"])]
         frame = headline.assign(model=headline["model"] + " " + headline["feature_set"])
         items.append(
-            _figure(
+            figure(
                 "metrics",
                 "Concordance with 95% CIs",
                 plots.metrics_ci_plot(frame[["metric", "estimate", "lower", "upper", "model"]]),
@@ -292,10 +282,10 @@ def _performance_section(config: RunConfig, a: Analyses, selected: ModelOutcome)
                 a.optimism,
             )
         )
-        items.append(_optimism_figure(a, selected))
+        items.append(optimism_figure(a, selected))
     if a.test_set is not None:
-        items.extend(_calibration_figures(a, selected))
-        items.append(_auc_figure(a, selected))
+        items.extend(calibration_figures(a, selected))
+        items.append(auc_figure(a, selected))
     return Section(
         "performance", "Discrimination and calibration", tuple(items), "TRIPOD+AI 12, 16, 23"
     )
@@ -335,7 +325,7 @@ def _added_value_section(a: Analyses, selected: ModelOutcome) -> Section:
         )
     if a.decision is not None:
         items.append(
-            _figure("decision_curve", "Decision curve", plots.decision_curve_plot(a.decision))
+            figure("decision_curve", "Decision curve", plots.decision_curve_plot(a.decision))
         )
     return Section(
         "added-value",
@@ -343,82 +333,3 @@ def _added_value_section(a: Analyses, selected: ModelOutcome) -> Section:
         tuple(items),
         "TRIPOD+AI 23b; REMARK 16",
     )
-
-
-# -- figures -------------------------------------------------------------------------------
-
-
-def _calibration_figures(a: Analyses, selected: ModelOutcome) -> list[Figure]:
-    assert a.test_set is not None
-    test = a.test_set
-    pred = next(
-        p
-        for p in a.test_predictions
-        if p.model == selected.model_name and p.feature_set == selected.feature_set
-    )
-    out = []
-    n_groups = int(np.clip(test.event.sum() // 10, 3, 10))
-    for j, (h, clipped) in enumerate(zip(test.horizons, test.clipped, strict=True)):
-        groups = calibration_groups(pred.survival[:, j], test.time, test.event, clipped, n_groups)
-        ax = plots.calibration_plot(
-            groups["predicted"],
-            groups["observed"],
-            lower=groups["observed_lower"],
-            upper=groups["observed_upper"],
-            horizon=clipped,
-            label=selected.model_name,
-        )
-        label = horizon_label(h)
-        out.append(_figure(f"calibration_{label}", f"Calibration at {h:g} years", ax))
-    return out
-
-
-def _auc_figure(a: Analyses, selected: ModelOutcome) -> Figure:
-    assert a.test_set is not None
-    test = a.test_set
-    grid = np.quantile(test.time[test.event], np.linspace(0.1, 0.9, 9))
-    grid = np.unique(grid[grid <= max(test.clipped)])
-    curves = {}
-    for p in a.test_predictions:
-        if p.model == selected.model_name:
-            auc = time_dependent_auc(
-                test.train_time, test.train_event, test.time, test.event, p.risk, grid
-            )
-            curves[f"{p.model} {p.feature_set}"] = (grid, auc.auc)
-    return _figure("auc", "Time-dependent AUC on the test set", plots.auc_plot(curves))
-
-
-def _optimism_figure(a: Analyses, selected: ModelOutcome) -> Figure:
-    """Apparent, optimism-corrected and test-set (with its 95% CI) value of each metric."""
-    assert a.optimism is not None
-    rows = []
-    for r in a.optimism.itertuples():
-        rows += [
-            {"metric": r.metric, "model": "apparent (training)", "estimate": r.apparent},
-            {"metric": r.metric, "model": "optimism-corrected", "estimate": r.corrected},
-        ]
-    if a.intervals is not None:
-        mine = a.intervals[
-            (a.intervals["model"] == selected.model_name)
-            & (a.intervals["feature_set"] == selected.feature_set)
-            & a.intervals["metric"].isin(set(a.optimism["metric"]))
-        ]
-        rows += [
-            {
-                "metric": r.metric,
-                "model": "test set (95% CI)",
-                "estimate": r.estimate,
-                "lower": r.lower,
-                "upper": r.upper,
-            }
-            for r in mine.itertuples()
-        ]
-    frame = pd.DataFrame(rows, columns=["metric", "model", "estimate", "lower", "upper"])
-    caption = f"Selected model ({selected.model_name}): apparent, optimism-corrected and test set"
-    return _figure("optimism", caption, plots.metrics_ci_plot(frame))
-
-
-def _figure(name: str, caption: str, ax: Axes) -> Figure:
-    buffer = io.BytesIO()
-    ax.get_figure(root=True).savefig(buffer, format="png", dpi=110)  # type: ignore[union-attr]
-    return Figure(caption=caption, png=buffer.getvalue(), name=name)

@@ -12,13 +12,13 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from msk1model.config import RunConfig
-from msk1model.data.cohort import Cohort, load_cohort
+from msk1model.data.cohort import Cohort
 from msk1model.data.describe import reverse_km_median_follow_up
 from msk1model.errors import Msk1ModelError
 from msk1model.evaluation.added_value import LRT, decision_curve, likelihood_ratio_test
@@ -43,12 +43,11 @@ from msk1model.evaluation.optimism import optimism_corrected, survival_scores
 from msk1model.evaluation.uncertainty import ModelPredictions, TestSet, bootstrap_test_metrics
 from msk1model.models import Design, DesignSpec, make_model
 from msk1model.models.design import Transform
-from msk1model.splitting import Split
+from msk1model.outcome import make_y
+from msk1model.results import ModelOutcome, TrainedRun
+from msk1model.scores import score_frame
 
-if TYPE_CHECKING:
-    from msk1model.pipeline import ModelOutcome
-
-__all__ = ["Analyses", "describe_params", "report_metrics", "run_analyses"]
+__all__ = ["Analyses", "describe_params", "report_scores", "run_analyses"]
 
 T = TypeVar("T")
 
@@ -89,26 +88,20 @@ class Analyses:
             return None
 
 
-def run_analyses(
-    config: RunConfig,
-    cohort: Cohort,
-    split: Split,
-    design: DesignSpec,
-    outcomes: tuple[ModelOutcome, ...],
-    selected: ModelOutcome,
-) -> Analyses:
+def run_analyses(trained: TrainedRun) -> Analyses:
     """Every analysis of the report, in the order the report presents them."""
+    config, cohort, design = trained.config, trained.cohort, trained.design
     table = _analysis_table(cohort, design)
     marker = str(table.columns[-1])
-    a = Analyses(marker, reverse_km_median_follow_up(cohort.time, cohort.event))
+    a = Analyses(marker, reverse_km_median_follow_up(cohort.y))
     clinical = [c for c in table.columns if c not in ("time", "event", marker)]
-    _biomarker(a, config, cohort, table, marker, clinical)
+    _biomarker(a, cohort, table, marker, clinical)
     _cutpoints(a, config, cohort)
     a.interaction = a.attempt(
         f"{config.report.subgroup_column} subgroup analysis",
-        lambda: _subgroups(config, cohort, design),
+        lambda: _subgroups(config, trained.subgroup_cohort, design),
     )
-    _performance(a, config, cohort, split, outcomes, selected, design)
+    _performance(a, trained)
     return a
 
 
@@ -125,7 +118,6 @@ def _analysis_table(cohort: Cohort, design: DesignSpec) -> pd.DataFrame:
 
 def _biomarker(
     a: Analyses,
-    config: RunConfig,
     cohort: Cohort,
     table: pd.DataFrame,
     marker: str,
@@ -141,33 +133,30 @@ def _biomarker(
     )
     a.hazard_ratios = a.attempt(
         "biomarker hazard ratios",
-        lambda: hazard_ratios(table, "time", "event", marker, clinical),
+        lambda: hazard_ratios(table, marker, clinical),
     )
     a.ph_test = a.attempt(
         "proportional-hazards test",
-        lambda: proportional_hazards_test(table, "time", "event", [*clinical, marker]),
+        lambda: proportional_hazards_test(table, [*clinical, marker]),
     )
 
 
 def _cutpoints(a: Analyses, config: RunConfig, cohort: Cohort) -> None:
-    time, event = cohort.time, cohort.event
+    y = cohort.y
     values = cohort.table[cohort.biomarker].to_numpy(dtype=float)
     horizons = list(config.evaluation.horizons)
     rule = config.report.cutpoint
     groups = a.attempt("pre-specified cutpoint", lambda: cutpoint_groups(values, rule))
     if groups is not None:
         a.cut_groups = groups
-        a.cut_km = a.attempt(
-            "Kaplan-Meier by group", lambda: kaplan_meier(time, event, groups, horizons)
-        )
-        test = a.attempt("log-rank test", lambda: logrank_test(time, event, groups))
+        a.cut_km = a.attempt("Kaplan-Meier by group", lambda: kaplan_meier(y, groups, horizons))
+        test = a.attempt("log-rank test", lambda: logrank_test(y, groups))
         a.cut_logrank_p = None if test is None else test.p
     report = config.report
     a.optimal = a.attempt(
         "optimal cutpoint",
         lambda: optimal_cutpoint(
-            time,
-            event,
+            y,
             values,
             min_prop=report.min_group,
             n_permutations=report.n_permutations,
@@ -180,8 +169,7 @@ def _cutpoints(a: Analyses, config: RunConfig, cohort: Cohort) -> None:
         a.optimal_ci = a.attempt(
             "bootstrap interval of the optimal cutpoint",
             lambda: bootstrap_cutpoint_ci(
-                time,
-                event,
+                y,
                 values,
                 n_boot=report.n_bootstrap,
                 seed=config.seed,
@@ -191,50 +179,39 @@ def _cutpoints(a: Analyses, config: RunConfig, cohort: Cohort) -> None:
         )
 
 
-def _subgroups(config: RunConfig, cohort: Cohort, design: DesignSpec) -> ERInteraction | None:
+def _subgroups(
+    config: RunConfig, broad: Cohort | Exception | None, design: DesignSpec
+) -> ERInteraction | None:
     """The biomarker within each level of the subgroup column and the interaction test.
 
-    A run restricted to one level (``data.subgroup: {er: 1}``) cannot show this, so the cohort is
-    reloaded without that restriction: the analysis then covers every patient of the source.
+    ``broad`` is the source without the run's restriction on that column (loaded by the
+    pipeline): a run restricted to one level (``data.subgroup: {er: 1}``) cannot show this, so
+    the analysis covers every patient of the source. An error loading it becomes the note.
     """
     column = config.report.subgroup_column
-    if column is None:
+    if column is None or broad is None:
         return None
-    data = config.data
-    subgroup = {k: v for k, v in data.subgroup.items() if k != column}
-    covariates = [c for c in data.covariates if c != column]
-    broad = load_cohort(
-        data.model_copy(update={"subgroup": subgroup, "covariates": [*covariates, column]}),
-        config.split,
-        config.seed,
-    )
+    if isinstance(broad, Exception):
+        raise broad
+    covariates = [c for c in config.data.covariates if c != column]
     without_column = dataclasses.replace(broad, covariates=tuple(covariates))
     frame = _analysis_table(without_column, design).assign(
         **{column: broad.table[column].astype(float)}
     )
     marker = str(frame.columns[-2])
     clinical = [c for c in frame.columns if c not in ("time", "event", marker, column)]
-    return er_interaction(frame, "time", "event", marker, column, clinical)
+    return er_interaction(frame, marker, column, clinical)
 
 
-def _performance(
-    a: Analyses,
-    config: RunConfig,
-    cohort: Cohort,
-    split: Split,
-    outcomes: tuple[ModelOutcome, ...],
-    selected: ModelOutcome,
-    design: DesignSpec,
-) -> None:
-    time, event, table = cohort.time, cohort.event, cohort.table
+def _performance(a: Analyses, trained: TrainedRun) -> None:
+    config, cohort, split = trained.config, trained.cohort, trained.split
+    y, table = cohort.y, cohort.table
     train, test = split.train, split.test
     horizons = tuple(config.evaluation.horizons)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the scorecard already warned about clipping
-        clipped = tuple(float(h) for h in clip_horizons(list(horizons), time[test], time[train]))
-    test_set = TestSet(
-        time[test], event[test], time[train], event[train], horizons, clipped, config.evaluation.tau
-    )
+        clipped = tuple(float(h) for h in clip_horizons(list(horizons), y[test], y[train]))
+    test_set = TestSet(y[test], y[train], horizons, clipped, config.evaluation.tau)
     a.test_set = test_set
     X_test = table.iloc[test]
     a.test_predictions = [
@@ -244,7 +221,7 @@ def _performance(
             o.model.predict(X_test),
             o.model.predict_survival_function(X_test, np.asarray(clipped)),
         )
-        for o in outcomes
+        for o in trained.outcomes
     ]
     report = config.report
     result = a.attempt(
@@ -259,26 +236,22 @@ def _performance(
     )
     if result is not None:
         a.intervals, a.deltas = result
-    a.optimism = a.attempt(
-        "optimism correction", lambda: _optimism(config, cohort, split, selected, design)
-    )
-    a.lrt = a.attempt("likelihood-ratio test", lambda: _lrt(cohort, design))
-    a.decision = a.attempt("decision curve", lambda: _decision(a, selected, clipped[-1]))
+    a.optimism = a.attempt("optimism correction", lambda: _optimism(trained))
+    a.lrt = a.attempt("likelihood-ratio test", lambda: _lrt(cohort, trained.design))
+    a.decision = a.attempt("decision curve", lambda: _decision(a, trained.selected, clipped[-1]))
 
 
-def _optimism(
-    config: RunConfig, cohort: Cohort, split: Split, selected: ModelOutcome, design: DesignSpec
-) -> pd.DataFrame:
+def _optimism(trained: TrainedRun) -> pd.DataFrame:
     """Harrell's optimism of the selected pipeline (its tuned hyperparameters held fixed)."""
-    rows = cohort.table.iloc[split.train].reset_index(drop=True)
-    kind, features, params = selected.kind, selected.model.features, selected.best_params
-    seed = config.seed
+    config, selected = trained.config, trained.selected
+    rows = trained.cohort.table.iloc[trained.split.train].reset_index(drop=True)
+    kind, features, params = selected.kind, selected.model.features_, selected.best_params
+    seed, design = config.seed, trained.design
     fit, score = survival_scores(
-        lambda: make_model(kind, features, params, seed, design),
+        lambda: make_model(kind, params, features=features, design=design, random_state=seed),
         rows,
-        rows["time"].to_numpy(float),
-        rows["event"].to_numpy(bool),
-        float(max(config.evaluation.horizons)),
+        make_y(time=rows["time"], event=rows["event"]),
+        horizon=float(max(config.evaluation.horizons)),
     )
     report = config.report
     return optimism_corrected(
@@ -294,7 +267,7 @@ def _lrt(cohort: Cohort, design: DesignSpec) -> LRT:
         c for c, s in zip(fitted.columns_, fitted.sources_, strict=True) if s != cohort.biomarker
     ]
     added = [c for c in fitted.columns_ if c not in base]
-    return likelihood_ratio_test(frame, "time", "event", base, added)
+    return likelihood_ratio_test(frame, base, added)
 
 
 def _decision(a: Analyses, selected: ModelOutcome, horizon: float) -> pd.DataFrame:
@@ -308,49 +281,55 @@ def _decision(a: Analyses, selected: ModelOutcome, horizon: float) -> pd.DataFra
     risk = 1.0 - np.concatenate(list(survival.values()))
     top = float(min(0.95, np.quantile(risk, 0.99)))
     thresholds = np.round(np.linspace(0.01, max(top, 0.05), 40), 4)
-    return decision_curve(a.test_set.time, a.test_set.event, survival, horizon, thresholds)
+    return decision_curve(a.test_set.y, survival, horizon, thresholds)
 
 
-def report_metrics(a: Analyses, selected: ModelOutcome) -> dict[str, float]:
-    """The report's headline numbers as MLflow metrics of the parent run (comparable in the UI)."""
-    out: dict[str, float] = {}
+def report_scores(a: Analyses, selected: ModelOutcome) -> pd.DataFrame:
+    """The report's headline numbers as score rows of the run (comparable in the MLflow UI).
+
+    Stage ``biomarker``: the hazard ratio per SD (``hr_per_sd_<model>``: value, ``lower``,
+    ``upper``, ``p``), the likelihood-ratio test (``lrt``: ``chi2``, ``p``), the pre-specified
+    cut's log-rank ``p`` (``cutpoint_logrank``), the optimal cutpoint and its p-values, the
+    interaction's ``p_lr``; ``optimism_corrected`` values of the selected model; the paired
+    bootstrap ``delta_test`` intervals (``lower``, ``upper``, ``p``). Only finite values.
+    """
+    rows: list[dict[str, Any]] = []
+
+    def add(stage: str, metric: str, statistic: str, value: float, **where: Any) -> None:
+        rows.append(
+            {"stage": stage, "metric": metric, "statistic": statistic, "value": value, **where}
+        )
+
     if a.hazard_ratios is not None:
         for row in a.hazard_ratios.itertuples():
             if row.scale == "per SD":
-                key = f"biomarker.hr_per_sd_{row.model}"
-                out.update(
-                    {
-                        key: row.hr,
-                        f"{key}_lower": row.lower,
-                        f"{key}_upper": row.upper,
-                        f"{key}_p": row.p,
-                    }
-                )
+                metric = f"hr_per_sd_{row.model}"
+                add("biomarker", metric, "value", row.hr)
+                for statistic in ("lower", "upper", "p"):
+                    add("biomarker", metric, statistic, getattr(row, statistic))
     if a.lrt is not None:
-        out.update({"biomarker.lrt_chi2": a.lrt.statistic, "biomarker.lrt_p": a.lrt.p_value})
+        add("biomarker", "lrt", "chi2", a.lrt.statistic)
+        add("biomarker", "lrt", "p", a.lrt.p_value)
     if a.cut_logrank_p is not None:
-        out["biomarker.cutpoint_logrank_p"] = a.cut_logrank_p
+        add("biomarker", "cutpoint_logrank", "p", a.cut_logrank_p)
     if a.optimal is not None:
-        out.update(
-            {
-                "biomarker.optimal_cutpoint": a.optimal.cutpoint,
-                "biomarker.optimal_cutpoint_p_uncorrected": a.optimal.p_uncorrected,
-                "biomarker.optimal_cutpoint_p_lausen_schumacher": a.optimal.p_lausen_schumacher,
-                "biomarker.optimal_cutpoint_p_permutation": a.optimal.p_permutation,
-            }
-        )
+        add("biomarker", "optimal_cutpoint", "value", a.optimal.cutpoint)
+        add("biomarker", "optimal_cutpoint", "p_uncorrected", a.optimal.p_uncorrected)
+        add("biomarker", "optimal_cutpoint", "p_lausen_schumacher", a.optimal.p_lausen_schumacher)
+        add("biomarker", "optimal_cutpoint", "p_permutation", a.optimal.p_permutation)
     if a.interaction is not None:
-        out["biomarker.interaction_p_lr"] = a.interaction.p_lr
+        add("biomarker", "interaction", "p_lr", a.interaction.p_lr)
     if a.optimism is not None:
         for row in a.optimism.itertuples():
-            out[f"{selected.model_name}.optimism_corrected_{row.metric}"] = row.corrected
+            add("optimism_corrected", row.metric, "value", row.corrected, model=selected.model_name)
     if a.deltas is not None:
         for row in a.deltas.itertuples():
-            key = f"{row.model}.delta_test_{row.metric}"
-            out.update(
-                {f"{key}_lower": row.lower, f"{key}_upper": row.upper, f"{key}_p": row.p_value}
-            )
-    return {k: float(v) for k, v in out.items() if np.isfinite(v)}
+            where = {"model": row.model, "horizon": row.horizon}
+            add("delta_test", row.measure, "lower", row.lower, **where)
+            add("delta_test", row.measure, "upper", row.upper, **where)
+            add("delta_test", row.measure, "p", row.p_value, **where)
+    frame = score_frame(rows)
+    return frame[np.isfinite(frame["value"])].reset_index(drop=True)
 
 
 def describe_params(params: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from msk1model.errors import ExportError
-from msk1model.evaluation._report_doc import (
+from msk1model.report.document import (
     Block,
     Figure,
     KeyValues,
@@ -26,9 +26,11 @@ from msk1model.evaluation._report_doc import (
     Section,
     Table,
     Text,
-    _check_id,
+    check_id,
 )
-from msk1model.evaluation._report_html import render_html
+from msk1model.report.render import render_html
+
+__all__ = ["read_report", "write_report"]
 
 _FORMAT, _VERSION = "msk1model-report", 1
 
@@ -115,7 +117,7 @@ def _decode_block(spec: dict[str, Any], root: Path) -> Block:
         frame = _decode_frame(spec["frame"])
         return Table(spec["caption"], frame, spec["note"], spec["digits"])
     if kind == "figure":  # the file name follows from the checked name, never from the JSON
-        _check_id(spec["name"], "a figure name in document.json")
+        check_id(spec["name"], "a figure name in document.json")
         png = (root / "figures" / f"{spec['name']}.png").read_bytes()
         return Figure(spec["caption"], png, spec["name"])
     if kind == "keyvalues":

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msk1model.evaluation._report_doc import (
-    _MISSING,
+from msk1model.report.document import (
+    MISSING,
     Block,
     Figure,
     KeyValues,
@@ -24,6 +24,8 @@ from msk1model.evaluation._report_doc import (
     format_p,
 )
 
+__all__ = ["render_html"]
+
 
 def _is_p_column(name: Any) -> bool:
     label = str(name).lower()
@@ -32,7 +34,7 @@ def _is_p_column(name: Any) -> bool:
 
 def _format_cell(value: Any, digits: int, p_column: bool) -> str:
     if pd.api.types.is_scalar(value) and pd.isna(value):
-        return _MISSING
+        return MISSING
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if p_column and isinstance(value, int | float | np.integer | np.floating):

@@ -2,8 +2,8 @@
 
 What a report says, checked when built: ids are HTML-safe slugs that double as file names, figures
 are whole PNGs, text maps are text. :func:`format_p` and :func:`format_number` are the number
-formats of its tables. Rendering lives in :mod:`msk1model.evaluation._report_html`, files in
-:mod:`msk1model.evaluation._report_io`; :mod:`msk1model.evaluation.report` gathers them.
+formats of its tables. Rendering lives in :mod:`msk1model.report.render`, files in
+:mod:`msk1model.report.storage`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,28 @@ import pandas as pd
 
 from msk1model.errors import EvaluationError
 
+__all__ = [
+    "MISSING",
+    "Block",
+    "Figure",
+    "KeyValues",
+    "ReportDocument",
+    "Section",
+    "Table",
+    "Text",
+    "check_id",
+    "format_number",
+    "format_p",
+]
+
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every PNG ends with
-_MISSING = "\u2014"  # an em dash marks a missing value in tables
+MISSING = "\u2014"  # an em dash marks a missing value in tables
 _RESERVED_IDS = frozenset({"contents"})
 
 
-def _check_id(value: str, what: str) -> None:
+def check_id(value: str, what: str) -> None:
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise EvaluationError(
             f"{what} must be a letter followed by up to 63 letters, digits, '_' or '-' (it is an "
@@ -95,7 +109,7 @@ class Figure:
     name: str
 
     def __post_init__(self) -> None:
-        _check_id(self.name, "Figure.name")
+        check_id(self.name, "Figure.name")
         head, tail = bytes(self.png[:8]), bytes(self.png[-12:])
         if head != _PNG_SIGNATURE or tail != _PNG_END:
             raise EvaluationError(
@@ -147,7 +161,7 @@ class Section:
     guideline: str = ""
 
     def __post_init__(self) -> None:
-        _check_id(self.id, "Section.id")
+        check_id(self.id, "Section.id")
         object.__setattr__(self, "items", tuple(self.items))
         bad = [type(b).__name__ for b in self.items if not isinstance(b, Block)]
         if bad:
@@ -209,7 +223,7 @@ def format_number(x: float, digits: int = 3) -> str:
     and from 1e6 on. NaN gives an em dash, infinities "inf" and "-inf".
     """
     if math.isnan(x):
-        return _MISSING
+        return MISSING
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if x == 0 or 10.0**-digits <= abs(x) < 1e6:

@@ -1,0 +1,170 @@
+"""What a run produces, as data: fitted models with their scores, the trained run, the result.
+
+These types flow downhill: the pipeline builds them, the report, tracking, export and the CLI
+read them. Nothing here formats for display or knows MLflow's metric names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from msk1model.config import RunConfig
+from msk1model.data.cohort import Cohort
+from msk1model.models import DesignSpec, SurvivalModel
+from msk1model.scores import score_frame, score_value
+from msk1model.splitting import Split
+
+__all__ = ["ModelOutcome", "Registration", "RunResult", "TrainedRun"]
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """One model family fitted on one feature set: tuned, refitted on the training part, scored.
+
+    ``scores`` holds its rows of stage ``cv`` (mean and SD over folds of the best trial),
+    ``test`` (held-out part) and ``tuning`` (``n_trials``, ``n_failed_trials``), with ``model``
+    and ``feature_set`` filled in.
+    """
+
+    model_name: str
+    kind: str
+    feature_set: str
+    run_id: str
+    best_params: dict[str, Any]
+    scores: pd.DataFrame
+    model: SurvivalModel
+
+    def score(
+        self, stage: str, metric: str, horizon: float | None = None, statistic: str = "value"
+    ) -> float:
+        """One of this model's scores, e.g. ``score("cv", "harrell_c", statistic="mean")``."""
+        return score_value(
+            self.scores, stage=stage, metric=metric, horizon=horizon, statistic=statistic
+        )
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """Everything a run trained, in one object: what the report analyses.
+
+    ``subgroup_cohort`` is the source reloaded without the subgroup restriction on
+    ``report.subgroup_column`` (an ER-positive run's subgroup section needs both ER groups):
+    None when the report has no subgroup section, or the error that loading it raised (the
+    report shows it as a note).
+    """
+
+    config: RunConfig
+    cohort: Cohort
+    split: Split
+    design: DesignSpec
+    outcomes: tuple[ModelOutcome, ...]
+    selected: ModelOutcome
+    subgroup_cohort: Cohort | Exception | None = None
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """Every model's score rows, in fitting order."""
+        return pd.concat([o.scores for o in self.outcomes], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Outcome of registering a predictor version."""
+
+    name: str
+    version: str
+    promoted: bool
+    previous_champion: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``train`` did: the MLflow runs, the trained run, the report and the registered model.
+
+    ``scores`` holds every score of the run: each model's rows, the deltas of the biomarker and
+    the report's headline numbers (stages ``biomarker``, ``optimism_corrected`` and
+    ``delta_test`` intervals).
+    """
+
+    run_id: str
+    experiment_id: str
+    trained: TrainedRun
+    scores: pd.DataFrame
+    model_uri: str
+    registration: Registration | None
+    report_path: Path | None  # the HTML report (None when report.enabled is false)
+
+    @property
+    def cohort(self) -> Cohort:
+        return self.trained.cohort
+
+    @property
+    def split(self) -> Split:
+        return self.trained.split
+
+    @property
+    def outcomes(self) -> tuple[ModelOutcome, ...]:
+        return self.trained.outcomes
+
+    @property
+    def selected(self) -> ModelOutcome:
+        return self.trained.selected
+
+    @property
+    def horizon(self) -> float:
+        """The last evaluation horizon (years), the one the summary shows."""
+        return max(self.trained.config.evaluation.horizons)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model and feature set: the headline numbers (floats), and ``selected``.
+
+        Columns: ``model``, ``features``, ``cv_harrell_c`` and ``cv_harrell_c_sd``, ``cv_uno_c``
+        and ``cv_uno_c_sd`` (mean and SD over folds), ``test_harrell_c``, ``test_uno_c``, and at
+        the last horizon ``test_auc``, ``test_ipa`` and ``calibration_slope``; ``selected`` (bool).
+        """
+        h = self.horizon
+        rows = []
+        for o in self.outcomes:
+            rows.append(
+                {
+                    "model": o.model_name,
+                    "features": o.feature_set,
+                    "cv_harrell_c": o.score("cv", "harrell_c", statistic="mean"),
+                    "cv_harrell_c_sd": o.score("cv", "harrell_c", statistic="sd"),
+                    "cv_uno_c": o.score("cv", "uno_c", statistic="mean"),
+                    "cv_uno_c_sd": o.score("cv", "uno_c", statistic="sd"),
+                    "test_harrell_c": o.score("test", "harrell_c"),
+                    "test_uno_c": o.score("test", "uno_c"),
+                    "test_auc": o.score("test", "auc", h),
+                    "test_ipa": o.score("test", "ipa", h),
+                    "calibration_slope": o.score("test", "calibration_slope", h),
+                    "selected": o is self.selected,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def with_model(scores: pd.DataFrame, model: str, feature_set: str) -> pd.DataFrame:
+    """``scores`` with its ``model`` and ``feature_set`` columns set."""
+    return scores.assign(model=model, feature_set=feature_set)
+
+
+def tuning_scores(n_trials: int, n_failed: int) -> pd.DataFrame:
+    """The study's size as score rows of stage ``tuning``."""
+    return score_frame(
+        [
+            {"stage": "tuning", "metric": "n_trials", "value": float(n_trials)},
+            {"stage": "tuning", "metric": "n_failed_trials", "value": float(n_failed)},
+        ]
+    )
+
+
+def finite(values: dict[str, float]) -> dict[str, float]:
+    """The finite entries of a name -> value mapping."""
+    return {k: float(v) for k, v in values.items() if np.isfinite(v)}
