@@ -27,13 +27,21 @@ def make_y(*, time: npt.ArrayLike, event: npt.ArrayLike) -> np.ndarray:
     Raises
     ------
     OutcomeError
-        If ``time`` and ``event`` are not 1-D of equal length.
+        If ``time`` and ``event`` are not 1-D of equal length, or ``event`` holds a value other
+        than 0/1 (False/True).
     """
     t, e = np.asarray(time, dtype=float), np.asarray(event)
     if t.ndim != 1 or e.ndim != 1 or len(t) != len(e):
         raise OutcomeError(
             f"time and event must be 1-D with one value per patient, but got shapes {t.shape} "
             f"and {e.shape}. Fix: pass one follow-up time and one event flag per patient"
+        )
+    if e.dtype != bool and not np.isin(e, (0, 1)).all():
+        bad = e[~np.isin(e, (0, 1))]
+        raise OutcomeError(
+            f"event must hold only 0/False (censored) or 1/True (event), but found "
+            f"{sorted({str(v) for v in bad.tolist()})[:5]}. Fix: recode it (a competing event "
+            "is not an event of this endpoint)"
         )
     y = np.empty(len(t), dtype=OUTCOME_DTYPE)
     y["event"] = e.astype(bool)
