@@ -19,6 +19,7 @@ __all__ = [
     "EvaluationError",
     "ExportError",
     "HorizonWarning",
+    "InputError",
     "ModelError",
     "Msk1ModelError",
     "Msk1ModelWarning",
@@ -43,6 +44,13 @@ class DataError(Msk1ModelError, ValueError):
 
 class OutcomeError(Msk1ModelError, ValueError):
     """A survival outcome ``y`` is malformed (not a structured (event, time) array)."""
+
+
+class InputError(Msk1ModelError, ValueError):
+    """An exported predictor's input breaks its contract (missing column, impossible value, ...).
+
+    Its message names columns, rules and row positions only, never an input value.
+    """
 
 
 class ModelError(Msk1ModelError, RuntimeError):

@@ -8,7 +8,11 @@ model travels as data (JSON state and XGBoost JSON), so nothing is pickled. Down
     model.predict(patients)  # DataFrame with the feature columns
 
 and get one row per patient: ``risk_score`` (log relative hazard, higher = higher risk) and
-``survival_<h>y``, the event-free probability at each horizon ``h`` in years.
+``survival_<h>y``, the event-free probability at each horizon ``h`` in years (plus
+``outside_training_range`` when the input contract flags rather than refuses). Every input is
+first checked against the model's :class:`~msk1model.contract.InputContract`, ahead of MLflow's
+own schema enforcement (every input column is optional to MLflow), so that no error shows a
+patient's values. The logged input example is synthetic: training quartiles, never a patient.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,12 +34,14 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
+from msk1model.contract import InputContract
 from msk1model.errors import ExportError
 from msk1model.models import SurvivalModel, load_model
-from msk1model.results import Registration
 
 __all__ = [
+    "FLAG_COLUMN",
     "Msk1Predictor",
+    "Registration",
     "horizon_column",
     "log_predictor",
     "predict_frame",
@@ -43,8 +50,10 @@ __all__ = [
 
 ENTRY_POINT = Path(__file__).with_name("_predictor_entry.py")
 PREDICTOR_META = "predictor.json"
-RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "xgboost")
+RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "xgboost")
 METRIC_TAG_PREFIX = "metric."
+#: Output column of a contract that flags values beyond the training range.
+FLAG_COLUMN = "outside_training_range"
 
 
 def horizon_column(horizon: float) -> str:
@@ -61,6 +70,18 @@ def predict_frame(model: SurvivalModel, X: pd.DataFrame, horizons: list[float]) 
     return out
 
 
+def contract_frame(
+    model: SurvivalModel, contract: InputContract, X: pd.DataFrame, horizons: list[float]
+) -> pd.DataFrame:
+    """:func:`predict_frame` of the rows of ``X`` that keep ``contract`` (checked first; an
+    :class:`~msk1model.errors.InputError` otherwise), with the flag column when it flags."""
+    outside = contract.check(X)
+    out = predict_frame(model, X[model.features_], horizons).reset_index(drop=True)
+    if contract.outside_training_range == "flag":
+        out[FLAG_COLUMN] = outside
+    return out
+
+
 class Msk1Predictor(PythonModel):
     """pyfunc wrapper around a saved msk1model model (loaded from JSON state)."""
 
@@ -68,6 +89,7 @@ class Msk1Predictor(PythonModel):
         self._model = load_model(context.artifacts["model_state"])
         meta = json.loads(Path(context.artifacts["predictor_meta"]).read_text(encoding="utf-8"))
         self._horizons = [float(h) for h in meta["horizons"]]
+        self._contract = InputContract.from_state(meta["contract"])
 
     def predict(
         self,
@@ -75,30 +97,32 @@ class Msk1Predictor(PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
-        return predict_frame(self._model, pd.DataFrame(model_input), self._horizons).reset_index(
-            drop=True
-        )
+        frame = pd.DataFrame(model_input).reset_index(drop=True)
+        return contract_frame(self._model, self._contract, frame, self._horizons)
 
 
 def log_predictor(
     model: SurvivalModel,
     model_dir: Path,
-    example: pd.DataFrame,
+    contract: InputContract,
     horizons: list[float],
     meta: dict[str, Any],
 ) -> str:
-    """Log the predictor in the active run; return its model URI."""
-    example = example[model.features_].apply(
-        lambda c: c.astype(float) if pd.api.types.is_numeric_dtype(c) else c
-    )
-    output = infer_signature(example, predict_frame(model, example, horizons)).outputs
-    # Feature types are "any": an integer column (grade 2) or one with gaps (NaN) must be accepted;
-    # the predictor itself checks that every feature is numeric.
-    inputs = Schema([ColSpec(AnyType(), name) for name in model.features_])
+    """Log the predictor in the active run; return its model URI.
+
+    The input example is :meth:`InputContract.example` (training quartiles), not patients.
+    """
+    example = contract.example()
+    output = infer_signature(example, contract_frame(model, contract, example, horizons)).outputs
+    # Feature types are "any" and every column optional to MLflow: the input contract checks
+    # them first, with messages that name columns and row positions but never a patient's value
+    # (MLflow's own schema errors print the input rows).
+    inputs = Schema([ColSpec(AnyType(), name, required=False) for name in model.features_])
     signature = ModelSignature(inputs=inputs, outputs=output)
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = Path(tmp) / PREDICTOR_META
-        meta_path.write_text(json.dumps({**meta, "horizons": horizons}, indent=1), encoding="utf-8")
+        state = {**meta, "horizons": horizons, "contract": contract.to_state()}
+        meta_path.write_text(json.dumps(state, indent=1), encoding="utf-8")
         code = _clean_package_copy(Path(tmp) / "msk1model")
         info = mlflow.pyfunc.log_model(
             name="predictor",
@@ -106,7 +130,7 @@ def log_predictor(
             artifacts={"model_state": str(model_dir), "predictor_meta": str(meta_path)},
             code_paths=[str(code)],
             signature=signature,
-            input_example=example.head(5),
+            input_example=example,
             pip_requirements=[f"{p}=={metadata.version(p)}" for p in RUNTIME_PACKAGES],
         )
     return str(info.model_uri)
@@ -116,6 +140,17 @@ def _clean_package_copy(target: Path) -> Path:
     source = Path(__file__).resolve().parent
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return target
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Outcome of registering a predictor version."""
+
+    name: str
+    version: str
+    promoted: bool
+    previous_champion: str | None
+    reason: str
 
 
 def register_predictor(

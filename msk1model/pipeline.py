@@ -17,15 +17,16 @@ import pandas as pd
 
 from msk1model import interrupts, tracking
 from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset
+from msk1model.contract import InputContract
 from msk1model.data.cohort import Cohort, load_cohort
+from msk1model.data.rules import value_rules
 from msk1model.errors import Msk1ModelError
 from msk1model.evaluation.scorecard import score_test_set
-from msk1model.export import log_predictor, register_predictor
+from msk1model.export import Registration, log_predictor, register_predictor
 from msk1model.models import Design, DesignSpec, make_model, save_model
 from msk1model.report import report_document, report_scores, run_analyses, write_report
 from msk1model.results import (
     ModelOutcome,
-    Registration,
     RunResult,
     TrainedRun,
     finite,
@@ -95,7 +96,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
             report_path, report = _report(trained, run_id)
             scores = pd.concat([scores, report], ignore_index=True)
         interrupts.checkpoint()  # a signal that came while logging stops the run before export
-        model_uri, registration = _export(config, cohort, selected)
+        model_uri, registration = _export(trained)
     return RunResult(run_id, experiment_id, trained, scores, model_uri, registration, report_path)
 
 
@@ -205,9 +206,23 @@ def _report(trained: TrainedRun, run_id: str) -> tuple[Path, pd.DataFrame]:
     return html, scores
 
 
-def _export(
-    config: RunConfig, cohort: Cohort, selected: ModelOutcome
-) -> tuple[str, Registration | None]:
+def _contract(trained: TrainedRun) -> InputContract:
+    """What the exported predictor accepts: the selected model's features, their value rules,
+    the training levels and ranges; covariates may be missing when the run imputes them."""
+    config, cohort = trained.config, trained.cohort
+    imputable = cohort.covariates if config.data.missing == "impute" else ()
+    return InputContract.from_training(
+        trained.selected.model,
+        cohort.table.iloc[trained.split.train],
+        rules=value_rules(config.data),
+        imputable=imputable,
+        margin=config.export.training_range_margin,
+        outside_training_range=config.export.outside_training_range,
+    )
+
+
+def _export(trained: TrainedRun) -> tuple[str, Registration | None]:
+    config, cohort, selected = trained.config, trained.cohort, trained.selected
     model = selected.model
     meta = {
         "model_name": selected.model_name,
@@ -218,10 +233,11 @@ def _export(
         "data_fingerprint": cohort.fingerprint,
         "config_hash": config_hash(config),
     }
+    contract = _contract(trained)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = save_model(model, Path(tmp) / "model_state")
-        example = cohort.table.head(5)
-        model_uri = log_predictor(model, model_dir, example, list(config.evaluation.horizons), meta)
+        horizons = list(config.evaluation.horizons)
+        model_uri = log_predictor(model, model_dir, contract, horizons, meta)
     if not config.export.register_model:
         return model_uri, None
     tags = {

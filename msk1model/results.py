@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,10 @@ from msk1model.models import DesignSpec, SurvivalModel
 from msk1model.scores import score_frame, score_value
 from msk1model.splitting import Split
 
-__all__ = ["ModelOutcome", "Registration", "RunResult", "TrainedRun"]
+if TYPE_CHECKING:
+    from msk1model.export import Registration  # the registry result; export imports mlflow
+
+__all__ = ["ModelOutcome", "RunResult", "TrainedRun"]
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,6 @@ class TrainedRun:
     def scores(self) -> pd.DataFrame:
         """Every model's score rows, in fitting order."""
         return pd.concat([o.scores for o in self.outcomes], ignore_index=True)
-
-
-@dataclass(frozen=True)
-class Registration:
-    """Outcome of registering a predictor version."""
-
-    name: str
-    version: str
-    promoted: bool
-    previous_champion: str | None
-    reason: str
 
 
 @dataclass(frozen=True)

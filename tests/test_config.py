@@ -165,3 +165,18 @@ def test_config_hash_is_stable_and_sensitive() -> None:
     a = load_config(DEFAULT_CONFIG)
     assert config_hash(a) == config_hash(load_config(DEFAULT_CONFIG))
     assert config_hash(a) != config_hash(load_config(DEFAULT_CONFIG, ["seed=1"]))
+
+
+def test_value_rules_name_numeric_features_and_keep_low_below_high() -> None:
+    config = load_config(DEFAULT_CONFIG, ["data.ranges={age: [18, 100], msk1: [null, 20]}"])
+    assert config.data.ranges == {"age": (18.0, 100.0), "msk1": (None, 20.0)}
+    with pytest.raises(
+        ConfigError, match=r"a range needs `low <= high`, but age has \(low=100.0, high=18.0\)"
+    ):
+        load_config(DEFAULT_CONFIG, ["data.ranges={age: [100, 18]}"])
+    with pytest.raises(
+        ConfigError, match=r"data.integer names \['stage'\], which are not numeric features"
+    ):
+        load_config(DEFAULT_CONFIG, ["data.integer=[stage]"])
+    with pytest.raises(ConfigError, match=r"data.ranges names \['grade'\], which are not numeric"):
+        load_config(DEFAULT_CONFIG, ["data.categorical=[grade]", "data.ranges={grade: [1, 3]}"])

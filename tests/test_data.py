@@ -292,3 +292,46 @@ def test_unknown_public_cohort_lists_known_ones() -> None:
         r"gse3143, gse4335, nki70, rott2$",
     ):
         load_public("gse9999")
+
+
+# --- value rules ------------------------------------------------------------------------------
+
+
+def test_a_value_outside_the_configured_range_stops_the_load_naming_the_patients(
+    tmp_path: Path,
+) -> None:
+    table = cohort_table()
+    table.loc[[3, 7], "age"] = -42.5
+    table.loc[5, "grade"] = 2.5
+    config = csv_config(write_csv(tmp_path, table), ranges={"age": [0, 120]}, integer=["grade"])
+    with pytest.raises(
+        DataError,
+        match=r"column 'age' must lie in \[0, 120\], but 2 patient\(s\) do not \(ids \['P003', "
+        r"'P007'\]\); column 'grade' must be a whole number, but 1 patient\(s\) do not \(ids "
+        r"\['P005'\]\)\. Fix: correct those values, or set data.ranges",
+    ):
+        load_cohort(config, SPLIT, seed=0)
+
+
+def test_file_sources_get_only_their_configured_rules(tmp_path: Path) -> None:
+    table = cohort_table()
+    table.loc[3, "age"] = (
+        130.0  # impossible for the canonical age, but a file's columns are its own
+    )
+    load_cohort(csv_config(write_csv(tmp_path, table)), SPLIT, seed=0)
+
+
+def test_built_in_cohorts_get_the_canonical_rules() -> None:
+    from msk1model.data.rules import value_rules
+
+    rules = value_rules(DataConfig())  # synthetic: age size grade nodes pr, biomarker msk1
+    assert rules.ranges == {
+        "age": (0.0, 120.0),
+        "size": (0.0, None),
+        "grade": (1.0, 3.0),
+        "nodes": (0.0, None),
+        "pr": (0.0, 1.0),
+    }
+    assert rules.integer == ("grade", "nodes", "pr")
+    tuned = value_rules(DataConfig(categorical=["grade"], ranges={"age": (18, 100)}))
+    assert tuned.ranges["age"] == (18.0, 100.0) and "grade" not in tuned.ranges

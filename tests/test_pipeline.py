@@ -421,3 +421,66 @@ def test_run_report_opens_in_chromium_and_shows_its_kaplan_meier_plots(
     shown, control = counts
     print("orange pixels with and without the KM figures:", counts)
     assert shown - control > 1000, counts  # two KM plots' curves drawn in the page
+
+
+SECRET_ID = "PATIENT-ID-4711-SECRET"
+
+
+def test_the_registered_predictor_refuses_impossible_inputs_and_echoes_no_value(
+    result: RunResult, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's inputs (age -42.5, size -3.25, nodes -1, grade 7, msk1 987654, text, a missing
+    column) through ``mlflow.pyfunc.load_model``: refused by column, rule and row position; no id
+    and no value in the error or in anything MLflow logs."""
+    from msk1model.errors import InputError
+
+    model = mlflow.pyfunc.load_model("models:/msk1-prognostic@champion")
+    rows = result.cohort.table.head(5).reset_index(drop=True).assign(patient_id=SECRET_ID)
+    impossible = rows.astype({"age": object}).assign(size=-3.25, nodes=-1.0, grade=7.0)
+    impossible.loc[1, "age"] = -42.5
+    impossible.loc[3, "age"] = "SECRET-TEXT-VALUE"
+    impossible.loc[4, "msk1"] = 987654.0
+    with pytest.raises(InputError) as caught:
+        model.predict(impossible)
+    text = str(caught.value)
+    for expected in (
+        "column 'age' must lie in its possible range [0, 120] (row 1)",
+        "column 'age' must be a number (row 3)",
+        "column 'size' must lie in its possible range [0, open] (rows 0, 1, 2, 3, 4)",
+        "column 'nodes' must lie in its possible range [0, open] (rows 0, 1, 2, 3, 4)",
+        "column 'grade' must lie in its possible range [1, 3] (rows 0, 1, 2, 3, 4)",
+        "column 'msk1' must lie within the range the model was trained on",
+    ):
+        assert expected in text
+    with pytest.raises(InputError, match=r"lacks feature column\(s\) \['age'\]") as missing:
+        model.predict(rows.drop(columns=["age"]))
+    output = capfd.readouterr()
+    for secret in (SECRET_ID, "SECRET-TEXT-VALUE", "-42.5", "987654", "-3.25"):
+        for where in (text, str(missing.value), output.out, output.err):
+            assert secret not in where
+
+
+def test_the_input_example_is_synthetic(result: RunResult) -> None:
+    local = Path(mlflow.artifacts.download_artifacts(result.model_uri))
+    example = json.loads((local / "input_example.json").read_text())
+    features = result.selected.model.features_
+    assert example["columns"] == features and len(example["data"]) == 3
+    patients = {tuple(r) for r in result.cohort.table[features].astype(float).to_numpy()}
+    assert not {tuple(map(float, r)) for r in example["data"]} & patients
+    train = result.cohort.table.iloc[result.split.train]
+    np.testing.assert_allclose(
+        [r[features.index("age")] for r in example["data"]],
+        np.quantile(train["age"], [0.25, 0.5, 0.75]),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert "SYN" not in (local / "input_example.json").read_text()  # no patient id either
+
+
+def test_the_predictor_requirements_pin_what_its_code_imports_at_load(result: RunResult) -> None:
+    from importlib import metadata
+
+    local = Path(mlflow.artifacts.download_artifacts(result.model_uri))
+    pinned = set((local / "requirements.txt").read_text().split())
+    for package in ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "xgboost"):
+        assert f"{package}=={metadata.version(package)}" in pinned

@@ -93,6 +93,28 @@ class DataConfig(_Strict):
         "covariates and impute training-part medians inside every fit (never from test rows). "
         "Patients without a biomarker value are always excluded.",
     )
+    ranges: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict,
+        description="column -> [low, high] of possible values (null: open), e.g. age: [18, 100]; "
+        "checked on the training data and on every input of the exported predictor. Built-in "
+        "cohorts add defaults (msk1model.data.rules)",
+    )
+    integer: list[str] = Field(
+        default_factory=list,
+        description="numeric columns that hold whole numbers (counts, codes), e.g. [nodes]",
+    )
+
+    @field_validator("ranges")
+    @classmethod
+    def _ordered_ranges(
+        cls, value: dict[str, tuple[float | None, float | None]]
+    ) -> dict[str, tuple[float | None, float | None]]:
+        for column, (low, high) in value.items():
+            if low is not None and high is not None and not low <= high:
+                raise ValueError(
+                    f"a range needs `low <= high`, but {column} has (low={low}, high={high})"
+                )
+        return value
 
     @field_validator("source")
     @classmethod
@@ -124,6 +146,16 @@ class DataConfig(_Strict):
                 f"data.categorical names {stray}, which are not in data.covariates "
                 f"{self.covariates}; add them to covariates or remove them from categorical"
             )
+        features = [*self.covariates, self.columns.biomarker]
+        for key in ("ranges", "integer"):
+            named = list(getattr(self, key))
+            stray = [c for c in named if c not in features or c in self.categorical]
+            if stray:
+                raise ValueError(
+                    f"data.{key} names {stray}, which are not numeric features of the model "
+                    f"{[c for c in features if c not in self.categorical]}; rules apply to numeric "
+                    "covariates and the biomarker (categorical ones keep their training levels)"
+                )
         return self
 
 
@@ -264,6 +296,14 @@ class ExportConfig(_Strict):
         "test_harrell_c",
         description="a model-run metric with a direction (e.g. test_harrell_c, cv_uno_c_mean, "
         "test_auc_5y, test_brier_5y); checked against the run's metric names",
+    )
+    outside_training_range: Literal["refuse", "flag"] = Field(
+        "refuse",
+        description="an input value beyond the training range (plus the margin) is refused, "
+        "or scored with outside_training_range = true",
+    )
+    training_range_margin: float = Field(
+        0.25, ge=0.0, le=10.0, description="share of the training range allowed beyond each end"
     )
 
 

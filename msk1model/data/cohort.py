@@ -13,6 +13,7 @@ from msk1model.config import TIME_UNITS, DataConfig, SplitConfig
 from msk1model.data import validation
 from msk1model.data.files import read_table
 from msk1model.data.public import load_public
+from msk1model.data.rules import check_value_rules, value_rules
 from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import DataError
 from msk1model.outcome import make_y
@@ -118,6 +119,7 @@ def load_cohort(
         table, flow = _drop_missing(table, data.covariates, flow, "complete cases")
     else:
         flow = _note_imputed(table, data.covariates, flow)
+    check_value_rules(table, value_rules(data), cols.id)
     validation.check_biomarker(table, cols.biomarker)
     validation.check_events_for_cv(
         int(table["event"].sum()),

@@ -28,7 +28,7 @@ import pandas as pd
 from msk1model.errors import DesignWarning, ModelError
 from msk1model.splines import KNOT_QUANTILES, rcs_basis, rcs_knots
 
-__all__ = ["Design", "DesignSpec", "DesignWarning", "Transform"]
+__all__ = ["Design", "DesignSpec", "DesignWarning", "Transform", "category_level"]
 
 Transform = Literal["none", "log2", "zscore"]
 
@@ -192,7 +192,7 @@ class Design:
 
     def _indicators(self, values: pd.Series, column: str) -> dict[str, np.ndarray]:
         levels = self.levels_[column]
-        found = values.map(_level)
+        found = values.map(category_level)
         unseen = found.notna() & ~found.isin(levels)
         if unseen.any():
             warnings.warn(
@@ -228,7 +228,7 @@ def _numeric(values: pd.Series, column: str) -> np.ndarray:
     return numeric.to_numpy(dtype=float)
 
 
-def _level(value: Any) -> str | None:
+def category_level(value: Any) -> str | None:
     """A category as text: ``2``, ``2.0`` and ``"2"`` are one level; NaN is no level."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -239,7 +239,7 @@ def _level(value: Any) -> str | None:
 
 def _levels(values: pd.Series) -> list[str]:
     """Observed levels, numerically sorted when they are all numbers (reference first)."""
-    found = sorted({lv for lv in values.map(_level) if lv is not None})
+    found = sorted({lv for lv in values.map(category_level) if lv is not None})
     try:
         return sorted(found, key=float)
     except ValueError:
