@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from msk1model import interrupts, tracking
@@ -29,8 +30,6 @@ from msk1model.results import (
     ModelOutcome,
     RunResult,
     TrainedRun,
-    finite,
-    tuning_scores,
 )
 from msk1model.scores import BIOMARKER_FEATURE_SET, headline_scores
 from msk1model.splitting import Split, make_split
@@ -149,7 +148,7 @@ def _fit_one(
                 tau=tau,
             )
             scores = pd.concat(
-                [result.cv.table(), test_scores, tuning_scores(result.n_trials, result.n_failed)],
+                [result.table(), test_scores],
                 ignore_index=True,
             ).assign(model=name, feature_set=feature_set)
         with tempfile.TemporaryDirectory() as tmp:
@@ -247,11 +246,12 @@ def _export(trained: TrainedRun) -> tuple[str, Registration | None]:
         "msk1model.source_run": selected.run_id,
     }
     champion = config.export.champion_metric
+    metrics = tracking.mlflow_metrics(selected.scores, run="model")
     registration = register_predictor(
         model_uri,
         config.export.model_name,
         config.export.alias,
-        finite(tracking.mlflow_metrics(selected.scores, run="model")),
+        {name: value for name, value in metrics.items() if np.isfinite(value)},
         champion_metric=champion,
         higher_is_better=tracking.champion_metrics(config.evaluation.horizons)[champion]
         == "maximize",

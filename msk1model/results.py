@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from msk1model.config import RunConfig
 from msk1model.data.cohort import Cohort
 from msk1model.models import DesignSpec, SurvivalModel
-from msk1model.scores import score_frame, score_value
+from msk1model.scores import score_value
 from msk1model.splitting import Split
 
 if TYPE_CHECKING:
@@ -140,23 +139,3 @@ class RunResult:
                 }
             )
         return pd.DataFrame(rows)
-
-
-def with_model(scores: pd.DataFrame, model: str, feature_set: str) -> pd.DataFrame:
-    """``scores`` with its ``model`` and ``feature_set`` columns set."""
-    return scores.assign(model=model, feature_set=feature_set)
-
-
-def tuning_scores(n_trials: int, n_failed: int) -> pd.DataFrame:
-    """The study's size as score rows of stage ``tuning``."""
-    return score_frame(
-        [
-            {"stage": "tuning", "metric": "n_trials", "value": float(n_trials)},
-            {"stage": "tuning", "metric": "n_failed_trials", "value": float(n_failed)},
-        ]
-    )
-
-
-def finite(values: dict[str, float]) -> dict[str, float]:
-    """The finite entries of a name -> value mapping."""
-    return {k: float(v) for k, v in values.items() if np.isfinite(v)}

@@ -61,6 +61,17 @@ class TuningResult:
     n_failed: int
     trials: pd.DataFrame
 
+    def table(self) -> pd.DataFrame:
+        """Score rows: the best trial's ``cv`` mean and SD, and the study's size (stage
+        ``tuning``: ``n_trials``, ``n_failed_trials``)."""
+        size = score_frame(
+            [
+                {"stage": "tuning", "metric": "n_trials", "value": float(self.n_trials)},
+                {"stage": "tuning", "metric": "n_failed_trials", "value": float(self.n_failed)},
+            ]
+        )
+        return pd.concat([self.cv.table(), size], ignore_index=True)
+
 
 def cross_validate(
     estimator: SurvivalModel, X: pd.DataFrame, y: np.ndarray, folds: Folds, *, tau: float
