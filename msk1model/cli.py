@@ -88,7 +88,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     ui.add_argument("--backend-store-uri", default=None, help="tracking store URI")
+    _add_downstream_verbs(verbs)
     return parser
+
+
+def _add_downstream_verbs(verbs: argparse._SubParsersAction) -> None:
+    """The verbs of a predictor's users: list and promote versions, score files, serve REST."""
+    tracking = {
+        "default": None,
+        "help": "tracking and registry store URI (default: "
+        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    }
+    models = verbs.add_parser(
+        "models",
+        help="list the versions of a registered predictor",
+        description="Versions of a registered model: metrics, aliases, endpoint and cohort.",
+    )
+    models_verbs = models.add_subparsers(dest="models_verb", required=True, metavar="MODELS_VERB")
+    listing = models_verbs.add_parser("list", help="one line per version")
+    listing.add_argument("name", help="registered model name, e.g. msk1-prognostic")
+    listing.add_argument("--tracking-uri", **tracking)
+
+    promote = verbs.add_parser(
+        "promote",
+        help="point an alias (default: champion) at a version",
+        description="Move an alias of a registered model to VERSION, by hand (training moves "
+        "the champion only for a better version of the same endpoint and cohort).",
+    )
+    promote.add_argument("name", help="registered model name")
+    promote.add_argument("version", help="version number")
+    promote.add_argument("--alias", default="champion", help="alias to move (default champion)")
+    promote.add_argument("--tracking-uri", **tracking)
+
+    predict = verbs.add_parser(
+        "predict",
+        help="score a CSV or Parquet file of patients with a predictor",
+        description="Load a predictor (e.g. models:/msk1-prognostic@champion) and write one "
+        "row of scores per input row, in chunks. Errors name columns and row numbers, never "
+        "a value.",
+    )
+    predict.add_argument("--model", required=True, help="model URI or local model folder")
+    predict.add_argument("--input", required=True, help="patients, .csv or .parquet")
+    predict.add_argument("--output", required=True, help="scores, .csv or .parquet")
+    predict.add_argument("--horizons", default=None, help="extra horizons in years, e.g. 7,8")
+    predict.add_argument(
+        "--chunk-size", type=int, default=100_000, help="rows per chunk (default 100000)"
+    )
+    predict.add_argument("--tracking-uri", **tracking)
+
+    serve = verbs.add_parser(
+        "serve",
+        help="serve a predictor over REST on 127.0.0.1 (MLflow's scoring server)",
+        description="Start MLflow's scoring server for a predictor on 127.0.0.1 from this "
+        "environment: POST /invocations. Requests with a foreign Host or Origin header are "
+        "refused.",
+    )
+    serve.add_argument("--model", required=True, help="model URI or local model folder")
+    serve.add_argument("--port", type=int, default=5001, help="port (default 5001)")
+    serve.add_argument("--tracking-uri", **tracking)
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +186,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _data(args.data_verb, getattr(args, "name", None), getattr(args, "biomarker", None))
     if args.verb == "report":
         return _report(args.run_id, args.out, args.tracking_uri)
+    if args.verb == "models":
+        return _models(args.name, args.tracking_uri)
+    if args.verb == "promote":
+        return _promote(args.name, args.version, args.alias, args.tracking_uri)
+    if args.verb == "predict":
+        return _predict(args)
+    if args.verb == "serve":
+        return _serve(args.model, args.port, args.tracking_uri)
     return _ui(args.port, args.backend_store_uri)
 
 
@@ -281,6 +346,83 @@ def _report(run_id: str, out: str, tracking_uri: str | None) -> int:
         document = read_report(download_report(run_id, Path(tmp)))
         html = write_report(document, Path(out) / run_id)
     Console().print(f"report of run {run_id}: {html}")
+    return 0
+
+
+def _use_store(tracking_uri: str | None) -> None:
+    import mlflow
+
+    from msk1model.config import TrackingConfig
+    from msk1model.tracking import resolve_tracking_uri
+
+    _quiet_mlflow()
+    uri = tracking_uri or resolve_tracking_uri(TrackingConfig())
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def _models(name: str, tracking_uri: str | None) -> int:
+    from msk1model.registry import list_versions
+
+    _use_store(tracking_uri)
+    frame = list_versions(name)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    table = Table(title=f"registered model {name}")
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    return 0
+
+
+def _promote(name: str, version: str, alias: str, tracking_uri: str | None) -> int:
+    from msk1model.registry import promote
+
+    _use_store(tracking_uri)
+    previous = promote(name, version, alias)
+    was = f" (was version {previous})" if previous else ""
+    Console().print(f"{name}@{alias} -> version {version}{was}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from msk1model.batch import predict_file
+
+    _use_store(args.tracking_uri)
+    horizons = None
+    if args.horizons:
+        try:
+            horizons = [float(h) for h in args.horizons.split(",")]
+        except ValueError:
+            raise Msk1ModelError(
+                f"--horizons must be years separated by commas, e.g. 7,8, but got {args.horizons!r}"
+            ) from None
+    columns = (
+        TextColumn("scoring"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+        written = predict_file(
+            args.model,
+            Path(args.input),
+            Path(args.output),
+            horizons=horizons,
+            chunk_size=args.chunk_size,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    Console().print(f"scored {written} rows -> {args.output}")
+    return 0
+
+
+def _serve(model: str, port: int, tracking_uri: str | None) -> int:
+    from msk1model.serving import serve
+
+    _use_store(tracking_uri)
+    serve(model, host="127.0.0.1", port=port)
     return 0
 
 

@@ -1,144 +1,255 @@
-"""The exported predictor: build, log, register, promote and load.
+"""The exported predictor, training side: freeze, log, seal and register it.
 
-The predictor is an MLflow pyfunc "model from code": its Python entry point
-(``msk1model/_predictor_entry.py``) and the msk1model source travel as code, and the fitted
-model travels as data (JSON state and XGBoost JSON), so nothing is pickled. Downstream tools call::
+The predictor is an MLflow pyfunc "model from code". Its entry point is the integrity verifier
+(:func:`msk1model.integrity.entry_source`) followed by the load of :mod:`msk1model.predictor`;
+the scoring code (:data:`~msk1model.predictor.SHIPPED_MODULES`) travels as code and the fitted
+model as data (JSON state and XGBoost JSON), so nothing is pickled. After logging, a SHA-256
+manifest of every file is added (:func:`msk1model.integrity.write_manifest`); the entry point
+checks it before any shipped code runs. What a downstream tool gets is described in
+:mod:`msk1model.predictor`.
 
-    model = mlflow.pyfunc.load_model("models:/msk1-prognostic@champion")
-    model.predict(patients)  # DataFrame with the feature columns
-
-and get one row per patient: ``risk_score`` (log relative hazard, higher = higher risk) and
-``survival_<h>y``, the event-free probability at each horizon ``h`` in years (plus
-``outside_training_range`` when the input contract flags rather than refuses). Every input is
-first checked against the model's :class:`~msk1model.contract.InputContract`, ahead of MLflow's
-own schema enforcement (every input column is optional to MLflow), so that no error shows a
-patient's values. The logged input example is synthetic: training quartiles, never a patient.
+The logged input example is synthetic (training quartiles, never a patient); every feature is
+"any" and optional to MLflow's schema, so the input contract checks inputs first, with messages
+that name columns and row positions but never a patient's value (MLflow's own schema errors
+print input rows). The recorded requirements are what loading and scoring import, in their lean
+distributions (``mlflow-skinny``, ``xgboost-cpu``).
 """
 
 from __future__ import annotations
 
-import json
+import math
 import shutil
 import tempfile
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-from msk1model.contract import InputContract
-from msk1model.errors import ExportError
-from msk1model.models import SurvivalModel, load_model
+from msk1model import __version__, integrity
+from msk1model.card import ModelCard
+from msk1model.errors import ExportError, HorizonWarning
+from msk1model.evaluation.cutpoints import cutpoint_values
+from msk1model.models import SurvivalModel, save_model
+from msk1model.outcome import as_y
+from msk1model.predictor import (
+    CURVE_STEP,
+    PREDICTOR_META,
+    SHIPPED_MODULES,
+    PredictorSpec,
+    RiskGroups,
+    score_frame,
+)
 
 __all__ = [
-    "FLAG_COLUMN",
-    "Msk1Predictor",
+    "CARD_HTML",
+    "CARD_MARKDOWN",
+    "COHORT_TAG",
+    "ENDPOINT_TAG",
+    "RUNTIME_REQUIREMENTS",
     "Registration",
-    "horizon_column",
+    "follow_up_limit",
     "log_predictor",
-    "predict_frame",
+    "predictor_horizons",
     "register_predictor",
+    "risk_groups",
+    "runtime_requirements",
+    "version_tags",
 ]
 
-ENTRY_POINT = Path(__file__).with_name("_predictor_entry.py")
-PREDICTOR_META = "predictor.json"
-RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "xgboost")
+#: What loading and scoring import: (import name, distribution the predictor requires). The
+#: lean distributions give the same modules: mlflow-skinny has no tracking server or UI,
+#: xgboost-cpu no CUDA libraries.
+RUNTIME_REQUIREMENTS = (
+    ("mlflow", "mlflow-skinny"),
+    ("numpy", "numpy"),
+    ("pandas", "pandas"),
+    ("scipy", "scipy"),
+    ("sklearn", "scikit-learn"),
+    ("xgboost", "xgboost-cpu"),
+)
+#: Distributions that give the same modules, so pin a requirement's version when it is absent.
+_SAME_MODULES = {"mlflow-skinny": "mlflow", "xgboost-cpu": "xgboost"}
 METRIC_TAG_PREFIX = "metric."
-#: Output column of a contract that flags values beyond the training range.
-FLAG_COLUMN = "outside_training_range"
+#: Version tags that say what a model predicts and for whom; a champion is replaced only by a
+#: version with the same values.
+ENDPOINT_TAG = "msk1model.endpoint"
+COHORT_TAG = "msk1model.cohort"
+#: The model card's files, beside the model's files (and its Markdown as the version's
+#: description).
+CARD_MARKDOWN = "model_card.md"
+CARD_HTML = "model_card.html"
+DEFAULT_LABELS = {2: ("low", "high"), 3: ("low", "intermediate", "high")}
 
 
-def horizon_column(horizon: float) -> str:
-    """Output column of the survival probability at ``horizon`` years, e.g. ``survival_5y``."""
-    return f"survival_{horizon:g}y"
+def runtime_requirements() -> list[str]:
+    """The predictor's pip requirements, pinned to the versions installed here."""
+    return [f"{dist}=={_installed_version(dist)}" for _, dist in RUNTIME_REQUIREMENTS]
 
 
-def predict_frame(model: SurvivalModel, X: pd.DataFrame, horizons: list[float]) -> pd.DataFrame:
-    """Risk score and survival at each horizon, one row per patient (index kept)."""
-    survival = model.predict_survival_function(X, np.asarray(horizons, dtype=float))
-    out = pd.DataFrame({"risk_score": model.predict(X)}, index=X.index)
-    for j, horizon in enumerate(horizons):
-        out[horizon_column(horizon)] = survival[:, j]
-    return out
+def _installed_version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return metadata.version(_SAME_MODULES[dist])
 
 
-def contract_frame(
-    model: SurvivalModel, contract: InputContract, X: pd.DataFrame, horizons: list[float]
-) -> pd.DataFrame:
-    """:func:`predict_frame` of the rows of ``X`` that keep ``contract`` (checked first; an
-    :class:`~msk1model.errors.InputError` otherwise), with the flag column when it flags."""
-    outside = contract.check(X)
-    out = predict_frame(model, X[model.features_], horizons).reset_index(drop=True)
-    if contract.outside_training_range == "flag":
-        out[FLAG_COLUMN] = outside
-    return out
+def follow_up_limit(y_train: np.ndarray) -> float:
+    """The training follow-up in years (largest observed time), floored to two significant
+    figures so that no patient's exact time is stored: the predictor's longest horizon."""
+    t = float(np.max(as_y(y_train)["time"]))
+    digits = 1 - math.floor(math.log10(t))
+    return math.floor(t * 10.0**digits) / 10.0**digits
 
 
-class Msk1Predictor(PythonModel):
-    """pyfunc wrapper around a saved msk1model model (loaded from JSON state)."""
+def predictor_horizons(horizons: Sequence[float], limit: float) -> list[float]:
+    """The configured horizons the predictor outputs: those within the training follow-up
+    ``limit``; the others are dropped with a :class:`HorizonWarning`.
 
-    def load_context(self, context: PythonModelContext) -> None:
-        self._model = load_model(context.artifacts["model_state"])
-        meta = json.loads(Path(context.artifacts["predictor_meta"]).read_text(encoding="utf-8"))
-        self._horizons = [float(h) for h in meta["horizons"]]
-        self._contract = InputContract.from_state(meta["contract"])
-
-    def predict(
-        self,
-        context: PythonModelContext,
-        model_input: pd.DataFrame,
-        params: dict[str, Any] | None = None,
-    ) -> pd.DataFrame:
-        frame = pd.DataFrame(model_input).reset_index(drop=True)
-        return contract_frame(self._model, self._contract, frame, self._horizons)
-
-
-def log_predictor(
-    model: SurvivalModel,
-    model_dir: Path,
-    contract: InputContract,
-    horizons: list[float],
-    meta: dict[str, Any],
-) -> str:
-    """Log the predictor in the active run; return its model URI.
-
-    The input example is :meth:`InputContract.example` (training quartiles), not patients.
+    Raises
+    ------
+    ExportError
+        If no horizon lies within the follow-up.
     """
-    example = contract.example()
-    output = infer_signature(example, contract_frame(model, contract, example, horizons)).outputs
-    # Feature types are "any" and every column optional to MLflow: the input contract checks
-    # them first, with messages that name columns and row positions but never a patient's value
-    # (MLflow's own schema errors print the input rows).
-    inputs = Schema([ColSpec(AnyType(), name, required=False) for name in model.features_])
-    signature = ModelSignature(inputs=inputs, outputs=output)
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_path = Path(tmp) / PREDICTOR_META
-        state = {**meta, "horizons": horizons, "contract": contract.to_state()}
-        meta_path.write_text(json.dumps(state, indent=1), encoding="utf-8")
-        code = _clean_package_copy(Path(tmp) / "msk1model")
-        info = mlflow.pyfunc.log_model(
-            name="predictor",
-            python_model=str(ENTRY_POINT),
-            artifacts={"model_state": str(model_dir), "predictor_meta": str(meta_path)},
-            code_paths=[str(code)],
-            signature=signature,
-            input_example=example,
-            pip_requirements=[f"{p}=={metadata.version(p)}" for p in RUNTIME_PACKAGES],
+    kept = [float(h) for h in horizons if h <= limit]
+    dropped = [float(h) for h in horizons if h > limit]
+    if not kept:
+        raise ExportError(
+            f"every horizon {dropped} lies beyond the training follow-up ({limit:g} years), so "
+            "the predictor could output none. Fix: set evaluation.horizons within it"
         )
-    return str(info.model_uri)
+    if dropped:
+        warnings.warn(
+            f"horizon(s) {dropped} lie beyond the training follow-up ({limit:g} years); the "
+            f"predictor outputs {kept} only (the metrics there were clipped)",
+            HorizonWarning,
+            stacklevel=2,
+        )
+    return kept
 
 
-def _clean_package_copy(target: Path) -> Path:
+def risk_groups(
+    model: SurvivalModel,
+    X_train: pd.DataFrame,
+    *,
+    cut: Literal["median", "tertiles", "report"],
+    labels: Sequence[str] | None,
+    biomarker: str,
+    report_cutpoint: str | float,
+) -> RiskGroups:
+    """The predictor's risk groups, frozen on the training rows.
+
+    ``median``/``tertiles``: of the model's training risk scores, ``labels`` lowest risk first;
+    ``report``: the biomarker at the report's pre-specified cutpoint, each group labelled by
+    the rank of its mean training risk score (so low MSK1 reads "high" when it is riskier).
+    """
+    risk = model.predict(X_train)
+    if cut == "report":
+        on, values = biomarker, X_train[biomarker].to_numpy(dtype=float)
+        cuts = cutpoint_values(values, report_cutpoint)
+    else:
+        on, values = "risk_score", risk
+        cuts = cutpoint_values(values, cut)
+    names = tuple(labels) if labels else DEFAULT_LABELS[len(cuts) + 1]
+    if len(names) != len(cuts) + 1:
+        raise ExportError(
+            f"export.risk_groups.labels needs {len(cuts) + 1} labels for cut {cut!r}, but got "
+            f"{list(names)}. Fix: give one label per group, lowest risk first"
+        )
+    if on != "risk_score":
+        group = np.searchsorted(cuts, values, side="left")
+        mean_risk = [float(np.mean(risk[group == g])) for g in range(len(cuts) + 1)]
+        names = tuple(names[rank] for rank in np.argsort(np.argsort(mean_risk)))
+    return RiskGroups(on, tuple(float(c) for c in cuts), names)
+
+
+def log_predictor(model: SurvivalModel, spec: PredictorSpec, card: ModelCard | None = None) -> str:
+    """Log the predictor of ``model`` as a logged model of the active run and return its URI.
+
+    The model is saved locally, its ``card`` (Markdown and HTML) added beside its files, the
+    manifest of every file written, and only then uploaded: what is stored is sealed. (MLflow's
+    ``log_model`` would upload before the manifest exists and try to load the unsealed model.)
+    """
+    example = spec.contract.example()
+    output = infer_signature(example, score_frame(model, spec, example, {})).outputs
+    inputs = Schema([ColSpec(AnyType(), name, required=False) for name in model.features_])
+    params = ParamSchema(
+        [
+            ParamSpec("horizons", "double", [], (-1,)),
+            ParamSpec("output", "string", "table"),
+            ParamSpec("curve_step", "double", CURVE_STEP),
+        ]
+    )
+    signature = ModelSignature(inputs=inputs, outputs=output, params=params)
+    active = mlflow.active_run()
+    run_id = None if active is None else active.info.run_id
+    logged = mlflow.initialize_logged_model(name="predictor", source_run_id=run_id)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            entry = folder / "entry" / "predictor_entry.py"
+            entry.parent.mkdir()
+            entry.write_text(integrity.entry_source(), encoding="utf-8")
+            local = folder / "predictor"
+            mlflow.pyfunc.save_model(
+                path=str(local),
+                mlflow_model=Model(
+                    artifact_path=logged.artifact_location,
+                    run_id=run_id,
+                    model_uuid=logged.model_id,
+                    model_id=logged.model_id,
+                ),
+                python_model=str(entry),
+                artifacts={
+                    "model_state": str(save_model(model, folder / "model_state")),
+                    "predictor_meta": str(spec.write(folder / PREDICTOR_META)),
+                },
+                code_paths=[str(_shipped_code(folder / "code" / "msk1model"))],
+                signature=signature,
+                input_example=example,
+                pip_requirements=runtime_requirements(),
+            )
+            _seal(local, card)
+            client = MlflowClient()
+            client.log_model_artifacts(logged.model_id, str(local))
+            if run_id is not None:
+                client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    except BaseException:
+        mlflow.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    mlflow.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    return f"models:/{logged.model_id}"
+
+
+def _seal(folder: Path, card: ModelCard | None) -> None:
+    """Add the model card to the saved model ``folder``, then the manifest of every file."""
+    if card is not None:
+        (folder / CARD_MARKDOWN).write_text(card.markdown(), encoding="utf-8")
+        (folder / CARD_HTML).write_text(card.html(), encoding="utf-8")
+    integrity.write_manifest(folder)
+
+
+def _shipped_code(target: Path) -> Path:
+    """A copy of the package files the predictor needs to load and score."""
     source = Path(__file__).resolve().parent
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    target.mkdir(parents=True)
+    for name in SHIPPED_MODULES:
+        if (source / name).is_dir():
+            shutil.copytree(
+                source / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        else:
+            shutil.copy2(source / name, target / name)
     return target
 
 
@@ -153,6 +264,28 @@ class Registration:
     reason: str
 
 
+def version_tags(
+    *,
+    endpoint: str,
+    cohort: str,
+    data_fingerprint: str,
+    config_hash: str,
+    git_commit: str | None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The provenance tags of a registered version; ``endpoint`` and ``cohort`` (definition)
+    decide whether it may replace the champion."""
+    return {
+        ENDPOINT_TAG: endpoint,
+        COHORT_TAG: cohort,
+        "msk1model.data_fingerprint": data_fingerprint,
+        "msk1model.config_hash": config_hash,
+        "msk1model.git_commit": git_commit or "unknown (not a git checkout)",
+        "msk1model.version": __version__,
+        **(extra or {}),
+    }
+
+
 def register_predictor(
     model_uri: str,
     name: str,
@@ -162,12 +295,16 @@ def register_predictor(
     champion_metric: str,
     higher_is_better: bool = True,
     tags: dict[str, str],
+    description: str | None = None,
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``name``; move ``alias`` if it is better.
 
-    The version carries every metric (MLflow names, from :func:`msk1model.tracking.mlflow_metrics`)
-    as a ``metric.<name>`` tag; it becomes the champion when no champion exists or its
-    ``champion_metric`` beats the champion's (higher, or lower when not ``higher_is_better``).
+    The version carries ``tags``, every metric (MLflow names, from
+    :func:`msk1model.tracking.mlflow_metrics`) as a ``metric.<name>`` tag and ``description``
+    (the model card). It becomes the champion when no champion exists, or when the champion was
+    trained on the same endpoint and cohort definition (``tags``' :data:`ENDPOINT_TAG` and
+    :data:`COHORT_TAG`) and ``champion_metric`` beats it (higher, or lower when not
+    ``higher_is_better``); otherwise the champion stays and :attr:`Registration.reason` says why.
     """
     client = MlflowClient()
     try:
@@ -177,9 +314,17 @@ def register_predictor(
             **{METRIC_TAG_PREFIX + k: repr(v) for k, v in metrics.items()},
         }.items():
             client.set_model_version_tag(name, version, key, value)
+        if description:
+            client.update_model_version(name, version, description=description)
         previous = _current_alias(client, name, alias)
         promoted, reason = _is_better(
-            client, name, previous, metrics[champion_metric], champion_metric, higher_is_better
+            client,
+            name,
+            previous,
+            tags,
+            metrics[champion_metric],
+            champion_metric,
+            higher_is_better,
         )
         if promoted:
             client.set_registered_model_alias(name, alias, version)
@@ -199,14 +344,23 @@ def _is_better(
     client: MlflowClient,
     name: str,
     previous: str | None,
+    tags: dict[str, str],
     new: float,
     metric: str,
     higher_is_better: bool,
 ) -> tuple[bool, str]:
     if previous is None:
         return True, f"no previous champion; {metric}={new:.4f}"
-    tags = client.get_model_version(name, previous).tags
-    old_text = tags.get(METRIC_TAG_PREFIX + metric)
+    old_tags = client.get_model_version(name, previous).tags
+    for tag, what in ((ENDPOINT_TAG, "endpoint"), (COHORT_TAG, "cohort definition")):
+        if old_tags.get(tag) != tags.get(tag):
+            return False, (
+                f"champion v{previous} was trained on another {what} "
+                f"({old_tags.get(tag, 'not recorded')!r}, this version: "
+                f"{tags.get(tag, 'not recorded')!r}), so the two are not comparable; champion "
+                f"kept. Fix: msk1model promote {name} VERSION to choose by hand"
+            )
+    old_text = old_tags.get(METRIC_TAG_PREFIX + metric)
     if old_text is None:
         return True, f"champion v{previous} has no {metric}; replaced"
     old = float(old_text)

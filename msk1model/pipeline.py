@@ -16,16 +16,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from msk1model import interrupts, tracking
+from msk1model import __version__, interrupts, tracking
+from msk1model.card import model_card
 from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset
 from msk1model.contract import InputContract
-from msk1model.data.cohort import Cohort, load_cohort
+from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
 from msk1model.data.rules import value_rules
 from msk1model.errors import Msk1ModelError
 from msk1model.evaluation.scorecard import score_test_set
-from msk1model.export import Registration, log_predictor, register_predictor
+from msk1model.export import (
+    Registration,
+    follow_up_limit,
+    log_predictor,
+    predictor_horizons,
+    register_predictor,
+    risk_groups,
+    version_tags,
+)
 from msk1model.models import Design, DesignSpec, make_model, save_model
-from msk1model.report import report_document, report_scores, run_analyses, write_report
+from msk1model.predictor import PredictorSpec
+from msk1model.report import Analyses, report_document, report_scores, run_analyses, write_report
 from msk1model.results import (
     ModelOutcome,
     RunResult,
@@ -89,13 +99,13 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         tracking.log_parent_metrics(scores)
         selected = _select(outcomes, config.tuning.metric)
         trained = TrainedRun(config, cohort, split, design, outcomes, selected)
-        report_path = None
+        report_path, analyses = None, None
         if config.report.enabled:
             trained = dataclasses.replace(trained, subgroup_cohort=_subgroup_cohort(config))
-            report_path, report = _report(trained, run_id)
+            report_path, report, analyses = _report(trained, run_id)
             scores = pd.concat([scores, report], ignore_index=True)
         interrupts.checkpoint()  # a signal that came while logging stops the run before export
-        model_uri, registration = _export(trained)
+        model_uri, registration = _export(trained, analyses)
     return RunResult(run_id, experiment_id, trained, scores, model_uri, registration, report_path)
 
 
@@ -189,8 +199,9 @@ def _subgroup_cohort(config: RunConfig) -> Cohort | Exception | None:
         return exc
 
 
-def _report(trained: TrainedRun, run_id: str) -> tuple[Path, pd.DataFrame]:
-    """Run the report's analyses, write it to ``report.output_dir/<run id>/`` and log it."""
+def _report(trained: TrainedRun, run_id: str) -> tuple[Path, pd.DataFrame, Analyses]:
+    """Run the report's analyses, write it to ``report.output_dir/<run id>/`` and log it;
+    return its path, its headline scores and the analyses."""
     config, cohort = trained.config, trained.cohort
     with interrupts.compute():
         analyses = run_analyses(trained)
@@ -202,7 +213,7 @@ def _report(trained: TrainedRun, run_id: str) -> tuple[Path, pd.DataFrame]:
     tracking.log_report(out_dir)
     scores = report_scores(analyses, trained.selected)
     tracking.log_parent_metrics(scores)
-    return html, scores
+    return html, scores, analyses
 
 
 def _contract(trained: TrainedRun) -> InputContract:
@@ -220,31 +231,46 @@ def _contract(trained: TrainedRun) -> InputContract:
     )
 
 
-def _export(trained: TrainedRun) -> tuple[str, Registration | None]:
+def _spec(trained: TrainedRun) -> PredictorSpec:
+    """What the exported predictor outputs and accepts, frozen on the training rows."""
     config, cohort, selected = trained.config, trained.cohort, trained.selected
-    model = selected.model
-    meta = {
-        "model_name": selected.model_name,
-        "kind": selected.kind,
-        "feature_set": selected.feature_set,
-        "features": model.features_,
-        "time_unit": "years",
-        "data_fingerprint": cohort.fingerprint,
-        "config_hash": config_hash(config),
-    }
-    contract = _contract(trained)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = save_model(model, Path(tmp) / "model_state")
-        horizons = list(config.evaluation.horizons)
-        model_uri = log_predictor(model, model_dir, contract, horizons, meta)
+    train = cohort.table.iloc[trained.split.train]
+    limit = follow_up_limit(cohort.y[trained.split.train])
+    groups = config.export.risk_groups
+    return PredictorSpec(
+        horizons=tuple(predictor_horizons(config.evaluation.horizons, limit)),
+        max_horizon=limit,
+        risk_groups=risk_groups(
+            selected.model,
+            train,
+            cut=groups.cut,
+            labels=groups.labels,
+            biomarker=cohort.biomarker,
+            report_cutpoint=config.report.cutpoint,
+        ),
+        contract=_contract(trained),
+        meta={
+            "model_name": selected.model_name,
+            "kind": selected.kind,
+            "feature_set": selected.feature_set,
+            "features": selected.model.features_,
+            "time_unit": "years",
+            "endpoint": cohort.endpoint,
+            "cohort": cohort_definition(config.data),
+            "data_fingerprint": cohort.fingerprint,
+            "config_hash": config_hash(config),
+            "msk1model_version": __version__,
+        },
+    )
+
+
+def _export(trained: TrainedRun, analyses: Analyses | None) -> tuple[str, Registration | None]:
+    config, cohort, selected = trained.config, trained.cohort, trained.selected
+    spec = _spec(trained)
+    card = model_card(trained, spec, analyses)
+    model_uri = log_predictor(selected.model, spec, card)
     if not config.export.register_model:
         return model_uri, None
-    tags = {
-        "msk1model.model_name": selected.model_name,
-        "msk1model.kind": selected.kind,
-        "msk1model.data_fingerprint": cohort.fingerprint,
-        "msk1model.source_run": selected.run_id,
-    }
     champion = config.export.champion_metric
     metrics = tracking.mlflow_metrics(selected.scores, run="model")
     registration = register_predictor(
@@ -255,6 +281,19 @@ def _export(trained: TrainedRun) -> tuple[str, Registration | None]:
         champion_metric=champion,
         higher_is_better=tracking.champion_metrics(config.evaluation.horizons)[champion]
         == "maximize",
-        tags=tags,
+        tags=version_tags(
+            endpoint=cohort.endpoint,
+            cohort=cohort_definition(config.data),
+            data_fingerprint=cohort.fingerprint,
+            config_hash=config_hash(config),
+            git_commit=tracking.provenance_tags(config, cohort).get("msk1model.git_commit"),
+            extra={
+                "msk1model.model_name": selected.model_name,
+                "msk1model.kind": selected.kind,
+                "msk1model.feature_set": selected.feature_set,
+                "msk1model.source_run": selected.run_id,
+            },
+        ),
+        description=card.markdown(),
     )
     return model_uri, registration

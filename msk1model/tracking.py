@@ -65,6 +65,8 @@ __all__ = [
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: Artefact folder of a run's report.
 REPORT_ARTIFACTS = "report"
+#: Other distributions of the same modules (xgboost without its CUDA libraries).
+SAME_MODULES = {"xgboost": ("xgboost-cpu",)}
 TRACKED_PACKAGES = (
     "msk1model",
     "numpy",
@@ -178,10 +180,12 @@ def provenance_tags(config: RunConfig, cohort: Cohort) -> dict[str, str]:
 
 
 def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    for distribution in (package, *SAME_MODULES.get(package, ())):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 def _git_state() -> tuple[str | None, bool]:

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from msk1model.cli import main
 
 from .conftest import DEFAULT_CONFIG, TINY
+from .test_report import CHROMIUM, needs_chromium
 
 SCRIPT = [sys.executable, "-m", "msk1model.cli"]
 
@@ -138,11 +139,26 @@ def _trial_runs(db: Path) -> int:
         return 0
 
 
-@pytest.mark.slow  # a service: mlflow ui takes 20-50 s to answer on 2 cores
-def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_health(port: int, proc: subprocess.Popen[bytes]) -> str:
+    body, deadline = "", time.monotonic() + 120
+    while time.monotonic() < deadline and not body and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                body = reply.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    return body
+
+
+@pytest.mark.slow  # a service: mlflow ui takes 20-50 s to answer on 2 cores
+def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
+    port = _free_port()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = subprocess.Popen(
         [*SCRIPT, "ui", "--port", str(port), "--backend-store-uri", uri],
@@ -151,15 +167,48 @@ def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        body = ""
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not body:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
-                    body = reply.read().decode()
-            except OSError:
-                time.sleep(0.5)
-        assert body.strip() == "OK"
+        assert _wait_for_health(port, proc).strip() == "OK"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@needs_chromium
+@pytest.mark.slow  # a service and a browser
+def test_the_model_card_is_shown_on_the_version_page_of_the_ui(tiny_run, tmp_path: Path) -> None:
+    """The registered version's page in the MLflow UI, rendered by Chromium, shows its card."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*SCRIPT, "ui", "--port", str(port), "--backend-store-uri", tiny_run.config.tracking.uri],
+        cwd=tiny_run.workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait_for_health(port, proc).strip() == "OK"
+        version = tiny_run.result.registration.version
+        page = f"http://127.0.0.1:{port}/#/models/msk1-prognostic/versions/{version}"
+        profile = tmp_path / "profile"
+        done = subprocess.run(
+            [
+                str(CHROMIUM),
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=30000",
+                "--dump-dom",
+                page,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        dom = done.stdout
+        for shown in ("Model card: msk1-prognostic", "Intended use", "Research use only"):
+            assert shown in dom, (shown, dom[-2000:], done.stderr[-2000:])
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -197,7 +197,13 @@ def test_the_example_is_synthetic_and_keeps_the_contract(
 
 
 def test_a_flagging_predictor_adds_the_flag_column(cohort: pd.DataFrame) -> None:
-    from msk1model.export import FLAG_COLUMN, contract_frame, predict_frame
+    from msk1model.predictor import (
+        FLAG_COLUMN,
+        PredictorSpec,
+        RiskGroups,
+        predict_frame,
+        score_frame,
+    )
 
     design = DesignSpec(biomarker="msk1", categorical=("grade",))
     model = make_model("coxph", features=FEATURES, design=design)
@@ -208,11 +214,22 @@ def test_a_flagging_predictor_adds_the_flag_column(cohort: pd.DataFrame) -> None
     )
     rows = _rows(cohort)
     rows.loc[2, "msk1"] = cohort["msk1"].max() + 3.0
-    out = contract_frame(model, flagging, rows, [5.0])
-    assert list(out.columns) == ["risk_score", "survival_5y", FLAG_COLUMN]
+    groups = RiskGroups("risk_score", (0.0,), ("low", "high"))
+
+    def spec(contract: InputContract) -> PredictorSpec:
+        return PredictorSpec((5.0,), 10.0, groups, contract, meta={})
+
+    out = score_frame(model, spec(flagging), rows, {})
+    assert list(out.columns) == [
+        "risk_score",
+        "risk_group",
+        "survival_5y",
+        "event_prob_5y",
+        FLAG_COLUMN,
+    ]
     assert out[FLAG_COLUMN].tolist() == [False, False, True, False, False, False]
-    expected = predict_frame(model, rows, [5.0]).reset_index(drop=True)
+    expected = predict_frame(model, rows, [5.0], groups).reset_index(drop=True)
     pd.testing.assert_frame_equal(out.drop(columns=FLAG_COLUMN), expected, check_exact=True)
     refusing = InputContract.from_training(model, cohort, rules=rules)
     with pytest.raises(InputError, match=r"column 'msk1' must lie within .* \(row 2\)"):
-        contract_frame(model, refusing, rows, [5.0])
+        score_frame(model, spec(refusing), rows, {})

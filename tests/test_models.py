@@ -166,25 +166,6 @@ def test_bad_inputs_give_clear_errors(gbsg2, tmp_path: Path) -> None:
         )
 
 
-def test_round_trip_through_mlflow_export(fitted, tmp_path: Path) -> None:
-    import mlflow
-
-    from msk1model.contract import InputContract
-    from msk1model.data.rules import ValueRules
-    from msk1model.export import log_predictor, predict_frame
-
-    model, X, _, _ = fitted
-    contract = InputContract.from_training(model, X, rules=ValueRules())
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = mlflow.create_experiment("export", artifact_location=(tmp_path / "a").as_uri())
-    with mlflow.start_run(experiment_id=experiment):
-        state = save_model(model, tmp_path / "state")
-        uri = log_predictor(model, state, contract, [3.0, 5.0], {})
-    loaded = mlflow.pyfunc.load_model(uri).predict(X[FEATURES].head(50))
-    expected = predict_frame(model, X.head(50), [3.0, 5.0]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(loaded, expected, check_exact=True)
-
-
 # --- coxph --------------------------------------------------------------------------------------
 
 

@@ -18,9 +18,10 @@ from PIL import Image
 
 from msk1model.config import RunConfig, config_hash, load_config
 from msk1model.errors import DataError, ModelError
-from msk1model.export import predict_frame, register_predictor
+from msk1model.export import register_predictor
 from msk1model.outcome import make_y
 from msk1model.pipeline import run
+from msk1model.predictor import predict_frame
 from msk1model.results import RunResult
 
 from .conftest import DEFAULT_CONFIG, TINY
@@ -135,7 +136,11 @@ def test_registered_champion_loads_in_a_new_process(result: RunResult, tmp_path:
         print(json.dumps(out.to_dict(orient="list")))
         """
     )
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+    }
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "rows.csv")],
         capture_output=True,
@@ -145,7 +150,14 @@ def test_registered_champion_loads_in_a_new_process(result: RunResult, tmp_path:
         check=True,
     )
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert list(got) == ["risk_score", "survival_3y", "survival_5y"]
+    assert list(got) == [
+        "risk_score",
+        "risk_group",
+        "survival_3y",
+        "survival_5y",
+        "event_prob_3y",
+        "event_prob_5y",
+    ]
     assert len(got["risk_score"]) == 5 and np.all(np.isfinite(got["risk_score"]))
     np.testing.assert_allclose(got["risk_score"], expected["risk_score"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(got["survival_5y"], expected["survival_5y"], rtol=0, atol=1e-12)
@@ -287,7 +299,10 @@ def test_text_categories_and_biomarker_form_travel_with_the_exported_model(
     rows = result.cohort.table.head(20)
     loaded = mlflow.pyfunc.load_model(result.model_uri).predict(rows[model.features_])
     expected = predict_frame(model, rows, [3.0, 5.0]).reset_index(drop=True)
-    np.testing.assert_allclose(loaded.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
+    numbers = expected.columns  # predict_frame without risk groups: the numeric columns
+    np.testing.assert_allclose(
+        loaded[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-12
+    )
 
 
 def test_a_biomarker_transform_the_data_cannot_take_fails_before_any_run(
@@ -477,10 +492,38 @@ def test_the_input_example_is_synthetic(result: RunResult) -> None:
     assert "SYN" not in (local / "input_example.json").read_text()  # no patient id either
 
 
-def test_the_predictor_requirements_pin_what_its_code_imports_at_load(result: RunResult) -> None:
-    from importlib import metadata
-
+def test_the_registered_version_carries_provenance_and_its_model_card(
+    result: RunResult, tiny_run
+) -> None:
+    version = MlflowClient().get_model_version("msk1-prognostic", result.registration.version)
+    tags = version.tags
+    assert tags["msk1model.endpoint"] == "metastasis-free survival (synthetic cohort)"
+    assert tags["msk1model.cohort"] == (
+        "source synthetic; time 'time', event 'event'; subgroup er=1; missing covariates: drop"
+    )
+    assert tags["msk1model.config_hash"] == config_hash(tiny_run.config)
+    assert tags["msk1model.data_fingerprint"] == result.cohort.fingerprint
+    assert tags["msk1model.version"] == __import__("msk1model").__version__
+    assert len(tags["msk1model.git_commit"]) in (40, len("unknown (not a git checkout)"))
+    card = version.description
+    assert card.startswith("# Model card: msk1-prognostic (coxnet, clinical+msk1)")
+    for section in (
+        "## Intended use",
+        "Research use only",
+        "## Cohort and endpoint",
+        "## Inputs",
+        "| age | years at diagnosis | [0, 120] | [8.7, 110] | refused |",
+        "| size | tumour size, mm | [0, open] | [0, 86] | refused |",
+        "## Performance (held-out test set)",
+        "## The biomarker's effect (msk1)",
+        "## Limitations",
+        "Trained on SYNTHETIC data",
+        'mlflow.pyfunc.load_model("models:/msk1-prognostic@champion")',
+    ):
+        assert section in card, section
+    c = result.selected.score("test", "harrell_c")
+    assert f"| Harrell's C | {c:.3f} |" in card
     local = Path(mlflow.artifacts.download_artifacts(result.model_uri))
-    pinned = set((local / "requirements.txt").read_text().split())
-    for package in ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "xgboost"):
-        assert f"{package}=={metadata.version(package)}" in pinned
+    assert (local / "model_card.md").read_text() == card
+    page = (local / "model_card.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<h2>Intended use</h2>" in page

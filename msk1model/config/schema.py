@@ -34,6 +34,7 @@ __all__ = [
     "IntParam",
     "ModelConfig",
     "ReportConfig",
+    "RiskGroupConfig",
     "RunConfig",
     "SplitConfig",
     "SyntheticConfig",
@@ -102,6 +103,17 @@ class DataConfig(_Strict):
     integer: list[str] = Field(
         default_factory=list,
         description="numeric columns that hold whole numbers (counts, codes), e.g. [nodes]",
+    )
+    endpoint: str | None = Field(
+        None,
+        description="what an event is, e.g. 'metastasis-free survival' (None: the built-in "
+        "cohort's documented endpoint; for a file, the event column). A champion is only "
+        "replaced by a model of the same endpoint and cohort definition",
+    )
+    units: dict[str, str] = Field(
+        default_factory=dict,
+        description="column -> unit shown in the model card, e.g. size: mm (built-in cohorts "
+        "have defaults)",
     )
 
     @field_validator("ranges")
@@ -286,6 +298,21 @@ class TrackingConfig(_Strict):
     log_trials: bool = True
 
 
+class RiskGroupConfig(_Strict):
+    """How the predictor's ``risk_group`` column is cut (frozen on the training rows)."""
+
+    cut: Literal["median", "tertiles", "report"] = Field(
+        "median",
+        description="'median' or 'tertiles' of the training risk scores; 'report': the biomarker "
+        "at report.cutpoint (groups labelled by their mean training risk)",
+    )
+    labels: list[str] | None = Field(
+        None,
+        description="one label per group, lowest risk first (None: low/high or "
+        "low/intermediate/high)",
+    )
+
+
 class ExportConfig(_Strict):
     """Registration of the best clinical+msk1 model in the MLflow model registry."""
 
@@ -305,6 +332,7 @@ class ExportConfig(_Strict):
     training_range_margin: float = Field(
         0.25, ge=0.0, le=10.0, description="share of the training range allowed beyond each end"
     )
+    risk_groups: RiskGroupConfig = RiskGroupConfig()
 
 
 class ReportConfig(_Strict):
@@ -392,6 +420,22 @@ class RunConfig(_Strict):
                 f"direction, but got {name!r}"
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 + f"; allowed with horizons {self.evaluation.horizons}: {sorted(allowed)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _risk_group_labels_fit_the_cut(self) -> RunConfig:
+        groups = self.export.risk_groups
+        if groups.labels is None:
+            return self
+        cut = self.report.cutpoint if groups.cut == "report" else groups.cut
+        n = 3 if cut == "tertiles" else 2
+        if len(groups.labels) != n or len(set(groups.labels)) != n:
+            raise ValueError(
+                f"export.risk_groups.labels must be {n} distinct labels (lowest risk first) for "
+                f"cut {groups.cut!r}"
+                + (f" (report.cutpoint {self.report.cutpoint!r})" if groups.cut == "report" else "")
+                + f", but got {groups.labels}"
             )
         return self
 

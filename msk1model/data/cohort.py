@@ -18,7 +18,10 @@ from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import DataError
 from msk1model.outcome import make_y
 
-__all__ = ["Cohort", "FlowStep", "load_cohort"]
+__all__ = ["Cohort", "FlowStep", "cohort_definition", "load_cohort"]
+
+#: Endpoint of the built-in synthetic cohort (see msk1model.data.synthetic).
+SYNTHETIC_ENDPOINT = "metastasis-free survival (synthetic cohort)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Cohort:
     covariates: tuple[str, ...]
     source: str
     flow: tuple[FlowStep, ...]
+    endpoint: str = ""
 
     @property
     def time(self) -> np.ndarray:
@@ -93,7 +97,7 @@ def load_cohort(
     DataError
         When the table breaks a rule in :mod:`msk1model.data.validation`.
     """
-    raw, time_unit, source = _read_source(data, seed)
+    raw, time_unit, source, endpoint = _read_source(data, seed)
     cols = data.columns
     required = [cols.id, cols.time, cols.event, cols.biomarker, *data.covariates, *data.subgroup]
     validation.check_columns(raw, required, source)
@@ -137,16 +141,28 @@ def load_cohort(
         covariates=tuple(data.covariates),
         source=source,
         flow=tuple(flow),
+        endpoint=data.endpoint or endpoint,
     )
 
 
-def _read_source(data: DataConfig, seed: int) -> tuple[pd.DataFrame, str, str]:
-    """Return the raw table, its time unit and a description of the source."""
+def cohort_definition(data: DataConfig) -> str:
+    """Who the cohort is, as a text: source, endpoint columns, subgroup and missing-value rule
+    (not a synthetic seed or size: the definition, not the sample)."""
+    cols = data.columns
+    subgroup = ", ".join(f"{k}={v}" for k, v in sorted(data.subgroup.items())) or "all"
+    return (
+        f"source {data.source}; time {cols.time!r}, event {cols.event!r}; subgroup {subgroup}; "
+        f"missing covariates: {data.missing}"
+    )
+
+
+def _read_source(data: DataConfig, seed: int) -> tuple[pd.DataFrame, str, str, str]:
+    """Return the raw table, its time unit, a description of the source and its endpoint."""
     if data.source == "synthetic":
         n, synth_seed = data.synthetic.n_patients, data.synthetic.seed
         synth_seed = seed if synth_seed is None else synth_seed
         table = make_synthetic_cohort(n, synth_seed)
-        return table, "years", f"synthetic(n_patients={n}, seed={synth_seed})"
+        return table, "years", f"synthetic(n_patients={n}, seed={synth_seed})", SYNTHETIC_ENDPOINT
     if data.source.startswith("public:"):
         public = load_public(data.source.removeprefix("public:"))
         if data.time_unit is not None and data.time_unit != public.time_unit:
@@ -154,13 +170,14 @@ def _read_source(data: DataConfig, seed: int) -> tuple[pd.DataFrame, str, str]:
                 f"data.time_unit is {data.time_unit!r}, but {data.source} records time in "
                 f"{public.time_unit!r}; remove data.time_unit for public cohorts"
             )
-        return public.table, public.time_unit, data.source
+        return public.table, public.time_unit, data.source, public.endpoint
     if data.time_unit is None:
         raise DataError(
             f"data.time_unit is required for file sources ({data.source}); set it to one of "
             f"{sorted(TIME_UNITS)}"
         )
-    return read_table(data.source), data.time_unit, data.source
+    endpoint = f"event column {data.columns.event!r} of {data.source}"
+    return read_table(data.source), data.time_unit, data.source, endpoint
 
 
 def _apply_subgroup(

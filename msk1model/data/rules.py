@@ -25,8 +25,10 @@ from msk1model.errors import DataError
 __all__ = [
     "CANONICAL_INTEGER",
     "CANONICAL_RANGES",
+    "CANONICAL_UNITS",
     "ValueRules",
     "check_value_rules",
+    "feature_units",
     "value_rules",
 ]
 
@@ -41,6 +43,16 @@ CANONICAL_RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 #: Canonical columns that hold whole numbers.
 CANONICAL_INTEGER = ("nodes", "grade", "er", "pr")
+#: What the canonical columns measure, for the model card.
+CANONICAL_UNITS: dict[str, str] = {
+    "age": "years at diagnosis",
+    "size": "tumour size, mm",
+    "nodes": "positive lymph nodes, count",
+    "grade": "histological grade, 1-3",
+    "er": "oestrogen receptor status, 0/1",
+    "pr": "progesterone receptor status, 0/1",
+    "msk1": "MSK1 (RPS6KA5) expression, as measured in the source",
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,16 @@ def value_rules(data: DataConfig) -> ValueRules:
     integer = [c for c in numeric if built_in and c in CANONICAL_INTEGER]
     integer += [c for c in data.integer if c not in integer]
     return ValueRules(ranges=ranges, integer=tuple(integer))
+
+
+def feature_units(data: DataConfig) -> dict[str, str]:
+    """What each feature measures: canonical defaults for a built-in source, then
+    ``data.units``; a feature without either maps to ``"as in the source"``."""
+    built_in = data.source == "synthetic" or data.source.startswith("public:")
+    features = [*data.covariates, data.columns.biomarker]
+    units = {c: CANONICAL_UNITS[c] for c in features if built_in and c in CANONICAL_UNITS}
+    units.update(data.units)
+    return {c: units.get(c, "as in the source") for c in features}
 
 
 def check_value_rules(table: pd.DataFrame, rules: ValueRules, id_column: str) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "OptimalCutpoint",
     "bootstrap_cutpoint_ci",
     "cutpoint_groups",
+    "cutpoint_values",
     "lausen_schumacher_p",
     "optimal_cutpoint",
 ]
@@ -67,6 +68,23 @@ class CutpointInterval(NamedTuple):
     """shape (n_boot,): the optimal cutpoint of each resample (NaN where none could be cut)."""
 
 
+def cutpoint_values(values: npt.ArrayLike, rule: str | float) -> np.ndarray:
+    """The cut(s) a rule puts on the biomarker ``values``, increasing.
+
+    ``"median"``: the median; ``"tertiles"``: the 1/3 and 2/3 quantiles (``numpy.quantile``,
+    linear); a number: itself.
+    """
+    x = _check_values(values, "values")
+    if isinstance(rule, str) and rule in ("median", "tertiles"):
+        return np.quantile(x, [0.5] if rule == "median" else [1 / 3, 2 / 3])
+    if isinstance(rule, numbers.Real) and not isinstance(rule, bool) and math.isfinite(rule):
+        return np.array([float(rule)])
+    raise EvaluationError(
+        f"rule must be 'median', 'tertiles' or a finite number (the cut), but got {rule!r}. "
+        "Fix: pass one of those"
+    )
+
+
 def cutpoint_groups(values: npt.ArrayLike, rule: str | float) -> np.ndarray:
     """Label each patient by a cut of the biomarker; a value on a cut goes to the lower group.
 
@@ -75,23 +93,15 @@ def cutpoint_groups(values: npt.ArrayLike, rule: str | float) -> np.ndarray:
     values : array-like, shape (n,)
         Biomarker values, finite.
     rule : {"median", "tertiles"} or float
-        ``"median"``: low (<= median) / high; ``"tertiles"``: low / mid / high at the 1/3 and 2/3
-        quantiles (``numpy.quantile``, linear); a number: low (<= it) / high.
+        As in :func:`cutpoint_values`: low (<= median) / high, low / mid / high at the
+        tertiles, or low (<= the number) / high.
 
     Returns
     -------
     ndarray of str, shape (n,)
     """
     x = _check_values(values, "values")
-    if isinstance(rule, str) and rule in ("median", "tertiles"):
-        cuts = np.quantile(x, [0.5] if rule == "median" else [1 / 3, 2 / 3])
-    elif isinstance(rule, numbers.Real) and not isinstance(rule, bool) and math.isfinite(rule):
-        cuts = np.array([float(rule)])
-    else:
-        raise EvaluationError(
-            f"rule must be 'median', 'tertiles' or a finite number (the cut), but got {rule!r}. "
-            "Fix: pass one of those"
-        )
+    cuts = cutpoint_values(x, rule)
     labels = np.array(["low", "high"] if len(cuts) == 1 else ["low", "mid", "high"])
     groups = labels[np.searchsorted(cuts, x, side="left")]
     counts = {str(label): int((groups == label).sum()) for label in labels}

@@ -46,7 +46,7 @@ RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
 PROVENANCE = ("run id", "created", "config hash", "msk1model.git_commit", "msk1model.git_dirty")
 #: Tags that hold run ids or provenance; every other tag is part of the result.
 _VOLATILE_TAG_PREFIXES = ("mlflow.", "version.", "msk1model.git", "msk1model.config_hash")
-_VOLATILE_TAGS = ("msk1model.source_run",)
+_VOLATILE_TAGS = ("msk1model.source_run", "msk1model.version")
 
 
 def train(name: str, workdir: Path) -> Path:
@@ -92,7 +92,9 @@ def capture(store: Path, reports: Path) -> dict[str, Any]:
     for model in client.search_registered_models():
         for version in client.search_model_versions(f"name = '{model.name}'"):
             out["registry"][f"{model.name}/{version.version}"] = {
-                k: v for k, v in sorted(version.tags.items()) if k not in _VOLATILE_TAGS
+                k: float(v) if k.startswith("metric.") else v
+                for k, v in sorted(version.tags.items())
+                if not k.startswith(_VOLATILE_TAG_PREFIXES) and k not in _VOLATILE_TAGS
             }
     (parent,) = [r for r in runs if r.data.tags.get("msk1model.role") == "train"]
     report_dir = reports / parent.info.run_id
