@@ -2,7 +2,10 @@
 
 The predictor's MLflow entry point (``python_model`` in its ``MLmodel``) is this module's source
 followed by a few lines that verify the model folder and only then import msk1model's scoring
-code (:func:`entry_source`): no shipped code but this verifier runs before the check. A changed,
+code (:func:`entry_source`): no shipped code but this verifier runs before the check. In a
+process that imported msk1model before loading (msk1model's own CLI, a notebook that trained),
+Python uses that copy rather than the shipped one; the entry point then warns when the two
+differ (:func:`code_in_use_differs`). A changed,
 missing or extra file is refused, naming the file. Python byte-code caches (``__pycache__``)
 are removed before the check, so a stale or planted ``.pyc`` never runs; ``registered_model_meta``
 is the one file MLflow itself adds when it downloads a registered version (name and version).
@@ -15,9 +18,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
+import warnings  # noqa: F401  (used by the entry point, entry_source)
 from pathlib import Path
 
-__all__ = ["MANIFEST", "IntegrityError", "entry_source", "file_digests", "verify", "write_manifest"]
+__all__ = [
+    "MANIFEST",
+    "IntegrityError",
+    "code_in_use_differs",
+    "entry_source",
+    "file_digests",
+    "verify",
+    "write_manifest",
+]
 
 #: The manifest's file name, at the top of the model folder, and its layout version.
 MANIFEST = "manifest.json"
@@ -33,6 +46,16 @@ _ENTRY_TAIL = """
 _folder = Path(__file__).resolve().parent
 if (_folder / MODEL_FILE).is_file():  # in an exported model (not while MLflow logs it)
     verify(_folder)
+    _differ = code_in_use_differs(_folder)
+    if _differ:
+        warnings.warn(
+            f"this process imported msk1model before loading the model, so its own copy scores, "
+            f"and it differs from the code shipped with the model in {_differ}; predictions may "
+            "differ from the exported ones. Fix: load the model in a fresh process or an "
+            "environment built from its requirements.txt",
+            UserWarning,
+            stacklevel=2,
+        )
 
 import mlflow  # noqa: E402
 
@@ -105,6 +128,28 @@ def verify(folder: Path) -> None:
             f"the model at {folder} differs from its {MANIFEST} ({'; '.join(problems)}); "
             "loading refused. Fix: load an untouched copy of the registered model"
         )
+
+
+def code_in_use_differs(folder: Path) -> list[str]:
+    """Shipped code files (``code/msk1model/...``) that differ from the msk1model this process
+    already imported, which Python then uses instead of the shipped copy; [] when none was
+    imported or it is the shipped copy."""
+    module = sys.modules.get("msk1model")
+    if module is None or module.__file__ is None:
+        return []
+    in_use = Path(module.__file__).resolve().parent
+    shipped = (folder / "code" / "msk1model").resolve()
+    if in_use == shipped:
+        return []
+    expected = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    differ = []
+    for name, digest in sorted(expected.items()):
+        if name.startswith("code/msk1model/"):
+            path = in_use / name.removeprefix("code/msk1model/")
+            found = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            if found != digest:
+                differ.append(name)
+    return differ
 
 
 def entry_source() -> str:

@@ -88,7 +88,9 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
     design = design_spec(config, cohort)
     for feature_set in config.feature_sets:  # a transform the data cannot take fails here, early
         Design(cohort.features(feature_set), design).fit(cohort.table.iloc[split.train])
-    experiment_id = tracking.setup_experiment(config.tracking, config.experiment)
+    experiment_id = tracking.setup_experiment(
+        config.tracking, config.experiment, config.description
+    )
     with tracking.parent_run(experiment_id, config, cohort) as run_id:
         outcomes = tuple(
             _fit_one(config, cohort, split, design, name, model_cfg, feature_set, notify)
@@ -268,7 +270,7 @@ def _export(trained: TrainedRun, analyses: Analyses | None) -> tuple[str, Regist
     config, cohort, selected = trained.config, trained.cohort, trained.selected
     spec = _spec(trained)
     card = model_card(trained, spec, analyses)
-    model_uri = log_predictor(selected.model, spec, card)
+    model_uri = log_predictor(selected.model, spec, card, source_run_id=selected.run_id)
     if not config.export.register_model:
         return model_uri, None
     champion = config.export.champion_metric

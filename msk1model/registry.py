@@ -75,9 +75,7 @@ def promote(name: str, version: str, alias: str = "champion") -> str | None:
     """
     client = MlflowClient()
     try:
-        versions = sorted(
-            int(v.version) for v in client.search_model_versions(f"name = '{name}'")
-        )
+        versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
     except MlflowException as exc:
         raise ExportError(f"cannot read the versions of {name!r}: {exc}") from None
     if not version.isdigit() or int(version) not in versions:

@@ -139,8 +139,9 @@ def resolve_tracking_uri(tracking: TrackingConfig) -> str:
     return tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def setup_experiment(tracking: TrackingConfig, experiment: str) -> str:
-    """Point MLflow at the store and return the id of ``experiment`` (created if new)."""
+def setup_experiment(tracking: TrackingConfig, experiment: str, description: str = "") -> str:
+    """Point MLflow at the store and return the id of ``experiment`` (created if new), whose
+    note (shown in the UI) becomes ``description`` when one is given."""
     uri = resolve_tracking_uri(tracking)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -150,7 +151,10 @@ def setup_experiment(tracking: TrackingConfig, experiment: str) -> str:
             location = tracking.artifact_location or _default_artifact_location(uri)
             mlflow.create_experiment(experiment, artifact_location=location)
         # nested (child and trial) runs go to the active experiment: make it this one
-        return str(mlflow.set_experiment(experiment).experiment_id)
+        experiment_id = str(mlflow.set_experiment(experiment).experiment_id)
+        if description:
+            MlflowClient().set_experiment_tag(experiment_id, "mlflow.note.content", description)
+        return experiment_id
     except mlflow.exceptions.MlflowException as exc:
         raise TrackingError(f"MLflow store {uri} could not be used: {exc}") from None
 

@@ -527,3 +527,19 @@ def test_the_registered_version_carries_provenance_and_its_model_card(
     assert (local / "model_card.md").read_text() == card
     page = (local / "model_card.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<h2>Intended use</h2>" in page
+
+
+def test_the_version_and_its_logged_model_trace_back_to_the_model_run(
+    result: RunResult, tiny_run
+) -> None:
+    client = MlflowClient()
+    version = client.get_model_version("msk1-prognostic", result.registration.version)
+    assert version.run_id == result.selected.run_id  # the model run, not the parent
+    logged = client.get_logged_model(result.model_uri.removeprefix("models:/"))
+    assert logged.source_run_id == result.selected.run_id
+    model_run = client.get_run(result.selected.run_id).data.metrics
+    on_model = {m.key: m.value for m in logged.metrics}
+    assert on_model == model_run  # that model's metrics only, not the parent's
+    assert not [k for k in on_model if "." in k]  # no "coxnet.clinical.*" parent metrics
+    experiment = client.get_experiment(result.experiment_id)
+    assert experiment.tags["mlflow.note.content"] == tiny_run.config.description

@@ -412,3 +412,21 @@ def test_predict_cli_refusal_counts_rows_over_the_file_and_writes_nothing(
     err = capsys.readouterr().err
     assert "column 'age' must lie in its possible range" not in err  # ValueRules(): no range
     assert "(row 17)" in err and "-42.5" not in err
+
+
+def test_loading_warns_when_this_process_scores_with_other_code(
+    local: Path, tmp_path: Path
+) -> None:
+    """In-process, the msk1model already imported scores; a shipped copy that differs warns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the shipped code equals this checkout's: no warning
+        mlflow.pyfunc.load_model(str(local))
+    older = tmp_path / "older"
+    shutil.copytree(local, older)
+    shipped = older / "code" / "msk1model" / "splines.py"
+    shipped.write_text(shipped.read_text() + "# an older version\n")
+    integrity.write_manifest(older)  # a consistent model whose code differs from ours
+    with pytest.warns(
+        UserWarning, match=r"differs from the code shipped .* \['code/msk1model/splines.py'\]"
+    ):
+        mlflow.pyfunc.load_model(str(older))
