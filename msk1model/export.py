@@ -58,6 +58,7 @@ __all__ = [
     "CARD_MARKDOWN",
     "COHORT_TAG",
     "ENDPOINT_TAG",
+    "KIND_REQUIREMENTS",
     "RUNTIME_REQUIREMENTS",
     "Registration",
     "follow_up_limit",
@@ -71,15 +72,18 @@ __all__ = [
 
 #: What loading and scoring import: (import name, distribution the predictor requires). The
 #: lean distributions give the same modules: mlflow-skinny has no tracking server or UI,
-#: xgboost-cpu no CUDA libraries.
+#: xgboost-cpu no CUDA libraries. scikit-learn and SciPy (about 200 MB) are needed to fit,
+#: not to score (:mod:`msk1model.models._lean`); XGBoost (which imports SciPy) only by the
+#: kinds in :data:`KIND_REQUIREMENTS`.
 RUNTIME_REQUIREMENTS = (
     ("mlflow", "mlflow-skinny"),
     ("numpy", "numpy"),
     ("pandas", "pandas"),
-    ("scipy", "scipy"),
-    ("sklearn", "scikit-learn"),
-    ("xgboost", "xgboost-cpu"),
 )
+KIND_REQUIREMENTS = {
+    "xgb_cox": (("xgboost", "xgboost-cpu"),),
+    "xgb_aft": (("xgboost", "xgboost-cpu"),),
+}
 #: Distributions that give the same modules, so pin a requirement's version when it is absent.
 _SAME_MODULES = {"mlflow-skinny": "mlflow", "xgboost-cpu": "xgboost"}
 METRIC_TAG_PREFIX = "metric."
@@ -94,9 +98,10 @@ CARD_HTML = "model_card.html"
 DEFAULT_LABELS = {2: ("low", "high"), 3: ("low", "intermediate", "high")}
 
 
-def runtime_requirements() -> list[str]:
-    """The predictor's pip requirements, pinned to the versions installed here."""
-    return [f"{dist}=={_installed_version(dist)}" for _, dist in RUNTIME_REQUIREMENTS]
+def runtime_requirements(kind: str) -> list[str]:
+    """The pip requirements of a predictor of model ``kind``, pinned to the versions here."""
+    needed = (*RUNTIME_REQUIREMENTS, *KIND_REQUIREMENTS.get(kind, ()))
+    return [f"{dist}=={_installed_version(dist)}" for _, dist in needed]
 
 
 def _installed_version(dist: str) -> str:
@@ -231,7 +236,7 @@ def log_predictor(
                 code_paths=[str(_shipped_code(folder / "code" / "msk1model"))],
                 signature=signature,
                 input_example=example,
-                pip_requirements=runtime_requirements(),
+                pip_requirements=runtime_requirements(model.kind),
                 metadata={"features": list(model.features_), **spec.meta},
             )
             _seal(local, card)

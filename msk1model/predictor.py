@@ -17,8 +17,8 @@ Every input is first checked against the model's :class:`~msk1model.contract.Inp
 ahead of MLflow's own schema enforcement, so that no error shows a patient's values.
 
 This module, :mod:`msk1model.contract` and :mod:`msk1model.models` are the code the predictor
-ships (:data:`SHIPPED_MODULES`); they import only numpy, pandas, scipy, scikit-learn, xgboost
-and MLflow at load (fit-time libraries are imported inside ``fit``).
+ships (:data:`SHIPPED_MODULES`); they import only numpy, pandas, xgboost and MLflow at load
+(scikit-learn when it is installed; fit-time libraries are imported inside ``fit``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ where a score row becomes an MLflow metric name.
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import platform
@@ -30,6 +31,7 @@ import mlflow
 import optuna
 import pandas as pd
 import yaml
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -309,15 +311,49 @@ def trial_logger(enabled: bool) -> list[Any]:
         return []
 
     def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        with mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True):
-            mlflow.set_tags({"msk1model.role": "trial", "optuna.state": trial.state.name})
-            mlflow.log_params({f"hp.{k}": v for k, v in trial.params.items()})
+        parent = mlflow.active_run()
+        if parent is None:
+            raise TrackingError("trials are logged as nested runs, but no MLflow run is active")
+        client = MlflowClient()
+        run = client.create_run(  # timed by Optuna: the UI's durations and timeline are real
+            parent.info.experiment_id,
+            start_time=_millis(trial.datetime_start),
+            tags={
+                "mlflow.parentRunId": parent.info.run_id,
+                "mlflow.runName": f"trial-{trial.number:03d}",
+                "msk1model.role": "trial",
+                "optuna.state": trial.state.name,
+            },
+            run_name=f"trial-{trial.number:03d}",
+        )
+        run_id, failed = run.info.run_id, True
+        try:
+            client.log_batch(
+                run_id,
+                params=[Param(f"hp.{k}", str(v)) for k, v in trial.params.items()],
+            )
             if trial.value is not None and trial.state == optuna.trial.TrialState.COMPLETE:
-                mlflow.log_metrics(_trial_metrics(trial))
+                now = _millis(trial.datetime_complete)
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, now, 0) for k, v in _trial_metrics(trial).items()],
+                )
             elif "error" in trial.user_attrs:
-                mlflow.set_tag("msk1model.error", str(trial.user_attrs["error"])[:5000])
+                client.set_tag(run_id, "msk1model.error", str(trial.user_attrs["error"])[:5000])
+            failed = False
+        finally:
+            client.set_terminated(
+                run_id,
+                "FAILED" if failed else "FINISHED",
+                end_time=_millis(trial.datetime_complete),
+            )
 
     return [log_trial]
+
+
+def _millis(moment: datetime.datetime | None) -> int:
+    """Milliseconds since the epoch of an Optuna time (naive local time), now when None."""
+    return int((moment or datetime.datetime.now()).timestamp() * 1000)
 
 
 def _trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:

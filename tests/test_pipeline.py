@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -69,6 +70,18 @@ def test_run_logs_parent_children_and_trials(result: RunResult, tiny_run) -> Non
             [result.experiment_id], f"tags.`mlflow.parentRunId` = '{child.info.run_id}'"
         )
         assert len(trials) == 2 and all(t.data.tags["msk1model.role"] == "trial" for t in trials)
+        # each trial run is timed by Optuna: its duration is the trial's, and trials run in turn
+        table = pd.read_csv(
+            mlflow.artifacts.download_artifacts(
+                run_id=child.info.run_id, artifact_path="tuning/trials.csv"
+            )
+        )
+        optuna_ms = (pd.to_timedelta(table["duration"]).dt.total_seconds() * 1000).tolist()
+        spans = sorted((t.info.start_time, t.info.end_time) for t in trials)
+        for (start, end), expected in zip(spans, optuna_ms, strict=True):
+            assert abs((end - start) - expected) <= 2, (start, end, expected)
+        assert spans[1][0] >= spans[0][1] - 1
+        assert all(t.info.status == "FINISHED" for t in trials)
         assert child.data.params["features"].endswith("msk1") == (
             child.data.tags["msk1model.feature_set"] == "clinical+msk1"
         )

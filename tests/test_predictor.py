@@ -4,9 +4,13 @@ registry versions and the predict and models CLI verbs, on real MLflow stores.""
 from __future__ import annotations
 
 import ast
+import json
+import os
 import shutil
+import subprocess
 import sys
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -99,24 +103,86 @@ def local(exported, tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- every kind ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
-def test_every_kind_loads_without_pickle_and_predicts_as_in_process(
-    kind: str, store: str, cohort: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    model = _fit(kind, cohort)
-    spec = _export(model, cohort)
-    with mlflow.start_run():
-        uri = log_predictor(model, spec)
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-    rows = cohort.head(40).assign(patient_id=SECRET_ID)
-    loaded = mlflow.pyfunc.load_model(uri).predict(rows)
-    expected = score_frame(model, spec, rows, {})
+@pytest.fixture(scope="module")
+def every_kind(
+    store: str, cohort: pd.DataFrame
+) -> dict[str, tuple[SurvivalModel, PredictorSpec, str]]:
+    """A small predictor of every model kind, logged once: kind -> (model, spec, URI)."""
+    out = {}
+    for kind in sorted(MODEL_KINDS):
+        model = _fit(kind, cohort)
+        spec = _export(model, cohort)
+        with mlflow.start_run():
+            out[kind] = (model, spec, log_predictor(model, spec))
+    return out
+
+
+def _assert_same(loaded: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert list(loaded.columns) == list(expected.columns)
     assert loaded["risk_group"].tolist() == expected["risk_group"].tolist()
     numbers = expected.columns.drop("risk_group")
     np.testing.assert_allclose(
         loaded[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
+def test_every_kind_loads_without_pickle_and_predicts_as_in_process(
+    kind: str, every_kind, cohort: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, spec, uri = every_kind[kind]
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    rows = cohort.head(40).assign(patient_id=SECRET_ID)
+    _assert_same(mlflow.pyfunc.load_model(uri).predict(rows), score_frame(model, spec, rows, {}))
+
+
+LEAN_SCRIPT = """
+import json, sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None  # importing them now fails, as in the lean environment
+import mlflow, pandas as pd
+rows = pd.read_csv(sys.argv[2])
+out = {}
+for folder in sys.argv[3:]:
+    out[folder] = mlflow.pyfunc.load_model(folder).predict(rows).to_dict(orient="list")
+assert "msk1model.models.coxph" in sys.modules and "sklearn.base" not in sys.modules
+print(json.dumps(out))
+"""
+#: What no predictor imports, and what only the xgb_* kinds import (XGBoost imports SciPy).
+FIT_TIME_ONLY = ("sklearn", "sksurv", "lifelines", "optuna")
+XGB_ONLY = ("xgboost", "scipy")
+
+
+def test_every_kind_scores_without_scikit_learn_or_scipy(
+    every_kind, cohort: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The shipped code in a process where scikit-learn, SciPy and the fit-time libraries
+    cannot be imported (the lean environment's situation), one load per kind."""
+    rows = cohort.head(30).assign(patient_id=SECRET_ID)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    folders = {
+        kind: mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / kind))
+        for kind, (_, _, uri) in every_kind.items()
+    }
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    got: dict[str, Any] = {}
+    for xgb_kinds in (False, True):
+        blocked = FIT_TIME_ONLY if xgb_kinds else FIT_TIME_ONLY + XGB_ONLY
+        chosen = [f for kind, f in folders.items() if kind.startswith("xgb_") == xgb_kinds]
+        script = [sys.executable, "-c", LEAN_SCRIPT, ",".join(blocked)]
+        done = subprocess.run(
+            [*script, str(tmp_path / "rows.csv"), *chosen],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        got.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    for kind, (model, spec, _) in every_kind.items():
+        _assert_same(pd.DataFrame(got[folders[kind]]), score_frame(model, spec, rows, {}))
 
 
 # --- outputs and params ------------------------------------------------------------------------
@@ -306,10 +372,18 @@ def _module_level_imports(path: Path) -> set[str]:
     return names
 
 
-def test_the_shipped_code_imports_only_its_requirements(local: Path) -> None:
+def test_the_shipped_code_imports_only_its_requirements(local: Path, every_kind) -> None:
+    """Module-level imports of every shipped file are the standard library, msk1model's shipped
+    modules or the requirements (an optional ``try: import sklearn`` is not at module level);
+    the kinds' requirements files list exactly what :func:`runtime_requirements` says."""
     lines = (local / "requirements.txt").read_text().split()
-    assert lines == runtime_requirements()
-    assert [line.split("==")[0] for line in lines] == [d for _, d in RUNTIME_REQUIREMENTS]
+    assert lines == runtime_requirements("coxph")
+    assert [line.split("==")[0] for line in lines] == ["mlflow-skinny", "numpy", "pandas"]
+    xgb = Path(mlflow.artifacts.download_artifacts(every_kind["xgb_cox"][2]))
+    assert (xgb / "requirements.txt").read_text().split() == [
+        *lines,
+        f"xgboost-cpu=={metadata.version('xgboost-cpu')}",
+    ]
     allowed = {module for module, _ in RUNTIME_REQUIREMENTS} | set(sys.stdlib_module_names)
     code = local / "code"
     shipped = [*sorted(code.rglob("*.py")), local / "predictor_entry.py"]

@@ -13,16 +13,22 @@ that an exported predictor loads with pickle deserialisation disabled.
 from __future__ import annotations
 
 import inspect
+import sys
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import sparse
-from sklearn.base import BaseEstimator
-from sklearn.utils import Tags
-from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn fits and checks the models; an exported predictor scores without it
+    from sklearn.base import BaseEstimator
+    from sklearn.utils.validation import check_is_fitted
+except ImportError:  # the predictor's lean environment (tests/test_fresh_environment.py)
+    from msk1model.models._lean import (
+        BaseEstimator,
+        check_is_fitted,
+    )
 
 from msk1model.errors import DataError, ModelError, OutcomeError
 from msk1model.models._checks import warn_degenerate_columns
@@ -30,6 +36,9 @@ from msk1model.models._parts import BreslowBaseline, Preprocessor, event_time
 from msk1model.models._state import plain
 from msk1model.models.design import Design, DesignSpec
 from msk1model.outcome import as_y
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
 
 __all__ = ["COMMON_PARAMS", "STATE_FORMAT", "SurvivalModel"]
 
@@ -292,7 +301,8 @@ class SurvivalModel(BaseEstimator, ABC):
 
 def _array(X: npt.ArrayLike) -> np.ndarray:
     """A dense, real, non-empty 2-D array of ``X``, as scikit-learn's ``check_array`` requires."""
-    if sparse.issparse(X):
+    sparse = sys.modules.get("scipy.sparse")  # X cannot be a SciPy matrix unless it is loaded
+    if sparse is not None and sparse.issparse(X):
         raise DataError(
             "sparse input is not supported: the design needs dense columns (missing values are "
             "NaN). Fix: X.toarray(), or pass a DataFrame"

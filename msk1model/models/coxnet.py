@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
@@ -143,6 +142,8 @@ class CoxnetModel(SurvivalModel):
         """
         self._fit_path(Z, y, None)
         alphas = self.path_alphas_.tolist()
+        from sklearn.model_selection import StratifiedKFold  # fit-time only
+
         folds = StratifiedKFold(int(self.path_folds), shuffle=True, random_state=self.random_state)
         cvl = np.zeros(len(alphas))
         reached = len(alphas)

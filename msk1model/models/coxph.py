@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
@@ -108,6 +107,8 @@ class CoxPHModel(SurvivalModel):
         transform: ``grade=2``, ``log2(msk1)``, ``msk1:er``). Columns: ``coef``, ``se``,
         ``hazard_ratio``, ``hr_lower_95``, ``hr_upper_95``, ``z``, ``p`` (two-sided Wald).
         """
+        from scipy import stats  # reporting only: an exported predictor scores without scipy
+
         scales = self.preprocessor_.scales_
         coef, se = self.coef_ / scales, self.se_ / scales
         z = coef / se

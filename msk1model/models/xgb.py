@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xgboost as xgb
-from scipy import stats
 
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
 from msk1model.models._parts import event_time
 from msk1model.models.design import DesignSpec
+
+if TYPE_CHECKING:
+    import xgboost as xgb
 
 __all__ = ["AFT_DISTRIBUTIONS", "XGBAFTModel", "XGBCoxModel"]
 
@@ -29,6 +31,8 @@ class _XGBModel(SurvivalModel):
         booster_params = {
             k: v for k, v in self._hyperparameters().items() if k not in _NOT_BOOSTER_PARAMS
         }
+        import xgboost as xgb  # only the xgb_* models need XGBoost (and the SciPy it imports)
+
         self.booster_ = xgb.train(
             {
                 **booster_params,
@@ -42,12 +46,16 @@ class _XGBModel(SurvivalModel):
         )
 
     def _margin(self, Z: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
         return self.booster_.predict(xgb.DMatrix(Z), output_margin=True).astype(float)
 
     def _learned_state(self) -> dict[str, Any]:
         return {"booster": bytes(self.booster_.save_raw("json")).decode()}
 
     def _restore_learned(self, state: dict[str, Any]) -> None:
+        import xgboost as xgb
+
         self.booster_ = xgb.Booster()
         self.booster_.load_model(bytearray(state["booster"].encode()))
 
@@ -108,6 +116,8 @@ class XGBCoxModel(_XGBModel):
     def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
         event, time = event_time(y)
         label = np.where(event, time, -time)  # XGBoost's convention: negative = right-censored
+        import xgboost as xgb
+
         self._train(
             xgb.DMatrix(Z, label=label),
             {"objective": "survival:cox", "eval_metric": "cox-nloglik"},
@@ -117,9 +127,20 @@ class XGBCoxModel(_XGBModel):
         return self._margin(Z)
 
 
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _normal_cumulative_hazard(z: np.ndarray) -> np.ndarray:
+    """-log(1 - Phi(z)) = -log(erfc(z / sqrt 2) / 2), accurate in the upper tail (inf where
+    the survival underflows, beyond z = 37). The standard library's erfc: no scipy at scoring."""
+    survival = 0.5 * np.asarray(_ERFC(np.asarray(z, dtype=float) / math.sqrt(2.0)), dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.asarray(-np.log(survival), dtype=float)
+
+
 #: ``survival:aft`` error distributions: name -> cumulative hazard of the standardised log time z.
 AFT_DISTRIBUTIONS = {
-    "normal": lambda z: -stats.norm.logsf(z),  # S = 1 - Phi(z): log-normal times
+    "normal": _normal_cumulative_hazard,  # S = 1 - Phi(z): log-normal times
     "logistic": lambda z: np.logaddexp(0.0, z),  # S = 1 / (1 + e^z): log-logistic times
     "extreme": lambda z: np.exp(z),  # S = exp(-e^z): Weibull times
 }
@@ -199,6 +220,8 @@ class XGBAFTModel(_XGBModel):
             raise ModelError(f"xgb_aft sigma must be > 0, but got {self.sigma!r}")
 
     def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+        import xgboost as xgb
+
         event, time = event_time(y)
         dmatrix = xgb.DMatrix(Z)
         dmatrix.set_float_info("label_lower_bound", time)
