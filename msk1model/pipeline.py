@@ -36,6 +36,7 @@ from msk1model.export import (
 from msk1model.models import Design, DesignSpec, make_model, save_model
 from msk1model.predictor import PredictorSpec
 from msk1model.report import Analyses, report_document, report_scores, run_analyses, write_report
+from msk1model.report.run_figures import model_run_figures
 from msk1model.results import (
     ModelOutcome,
     RunResult,
@@ -92,6 +93,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         config.tracking, config.experiment, config.description
     )
     with tracking.parent_run(experiment_id, config, cohort) as run_id:
+        tracking.log_datasets(cohort, {"cohort": None, "training": split.train, "test": split.test})
         outcomes = tuple(
             _fit_one(config, cohort, split, design, name, model_cfg, feature_set, notify)
             for feature_set in config.feature_sets
@@ -108,7 +110,42 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
             scores = pd.concat([scores, report], ignore_index=True)
         interrupts.checkpoint()  # a signal that came while logging stops the run before export
         model_uri, registration = _export(trained, analyses)
+        tracking.set_run_note(_run_note(trained, report_path, registration))
     return RunResult(run_id, experiment_id, trained, scores, model_uri, registration, report_path)
+
+
+def _run_note(
+    trained: TrainedRun, report_path: Path | None, registration: Registration | None
+) -> str:
+    """The parent run's overview in the MLflow UI: what was asked, chosen and registered."""
+    selected, config = trained.selected, trained.config
+    lines = [config.description, ""] if config.description else []
+    h = max(config.evaluation.horizons)
+    numbers = ", ".join(
+        f"{label} {selected.score('test', metric, horizon):.3f}"
+        for label, metric, horizon in (
+            ("Harrell's C", "harrell_c", None),
+            ("Uno's C", "uno_c", None),
+            (f"AUC({h:g}y)", "auc", h),
+            (f"calibration slope({h:g}y)", "calibration_slope", h),
+        )
+    )
+    lines.append(
+        f"**Selected model:** {selected.model_name} ({selected.kind}, {selected.feature_set}), "
+        f"chosen on cross-validated {config.tuning.metric}; test set: {numbers}."
+    )
+    if report_path is not None:
+        lines.append(
+            f"**Report:** artefact `report/report.html` of this run (written to `{report_path}`; "
+            f"`msk1model report RUN_ID` rebuilds it)."
+        )
+    if registration is not None:
+        state = "champion" if registration.promoted else "not promoted"
+        lines.append(
+            f"**Registered:** `{registration.name}` version {registration.version} ({state}: "
+            f"{registration.reason})."
+        )
+    return "\n\n".join(lines)
 
 
 def _fit_one(
@@ -127,6 +164,7 @@ def _fit_one(
     label = f"{name} | {feature_set}"
     tau = config.evaluation.tau
     with tracking.child_run(name, model_cfg.kind, feature_set, features) as run_id:
+        tracking.log_datasets(cohort, {"training": train, "test": test})
         result = tune(
             model_cfg,
             table.iloc[train],
@@ -167,6 +205,17 @@ def _fit_one(
             tracking.log_model_result(
                 result.best_params, scores, result.trials, save_model(model, tmp)
             )
+        if config.tracking.log_figures:
+            with interrupts.compute():
+                figures = model_run_figures(
+                    model,
+                    table.iloc[test],
+                    y[test],
+                    X_train=table.iloc[train],
+                    y_train=y[train],
+                    horizons=list(config.evaluation.horizons),
+                )
+            tracking.log_figures(figures)
         notify(1, f"{label}: final fit")
     return ModelOutcome(
         name, model_cfg.kind, feature_set, run_id, result.best_params, scores, model

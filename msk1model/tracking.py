@@ -16,27 +16,36 @@ where a score row becomes an MLflow metric name.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import os
 import platform
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
+import numpy.typing as npt
 import optuna
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from msk1model.config import RunConfig, TrackingConfig, config_hash
-from msk1model.data.cohort import Cohort
+from msk1model.data.cohort import Cohort, table_fingerprint
 from msk1model.errors import TrackingError
 from msk1model.scores import (
     CV_METRICS,
@@ -247,6 +256,53 @@ def _run_params(config: RunConfig, cohort: Cohort) -> dict[str, Any]:
     }
 
 
+#: MLflow keeps at most 36 characters of a dataset digest: the fingerprint's first 32 hex digits.
+DIGEST_LENGTH = 32
+
+
+class CohortDataset(MetaDataset):
+    """A part of the analysed cohort as MLflow sees it: name, source, digest, schema and a
+    profile (patients and events), never its rows."""
+
+    def __init__(
+        self, source: CodeDatasetSource, *, name: str, digest: str, schema: Any, profile: Any
+    ) -> None:
+        super().__init__(source, name=name, digest=digest, schema=schema)
+        self._profile = profile
+
+    @property
+    def profile(self) -> Any:
+        return self._profile
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "profile": json.dumps(self._profile)}
+
+
+def log_datasets(cohort: Cohort, parts: Mapping[str, npt.ArrayLike | None]) -> None:
+    """The analysed cohort's parts as MLflow datasets of the active run: name, source, digest
+    (the part's fingerprint, its first 32 hex digits; the whole one as the input's tag
+    ``msk1model.data_fingerprint``) and schema; never a row.
+
+    ``parts`` maps an input context (``cohort``, ``training``, ``test``) to row positions, or
+    None for the whole table.
+    """
+    source = CodeDatasetSource(tags={"msk1model.data_source": cohort.source})
+    for context, rows in parts.items():
+        table = cohort.table if rows is None else cohort.table.iloc[np.asarray(rows, dtype=int)]
+        fingerprint = table_fingerprint(table)
+        with warnings.catch_warnings():  # its hint on integer columns is about model inputs
+            warnings.simplefilter("ignore", UserWarning)
+            schema = infer_signature(table).inputs
+        dataset = CohortDataset(
+            source,
+            name=f"{cohort.source} ({context})",
+            digest=fingerprint[:DIGEST_LENGTH],
+            schema=schema,
+            profile={"patients": len(table), "events": int(table["event"].sum())},
+        )
+        mlflow.log_input(dataset, context=context, tags={"msk1model.data_fingerprint": fingerprint})
+
+
 @contextmanager
 def child_run(model_name: str, kind: str, feature_set: str, features: list[str]) -> Iterator[str]:
     """A nested run for one model on one feature set."""
@@ -278,6 +334,18 @@ def log_model_result(
         trials.to_csv(path, index=False)
         mlflow.log_artifact(str(path), "tuning")
     mlflow.log_artifacts(str(model_dir), "model_state")
+
+
+def set_run_note(text: str) -> None:
+    """The active run's note (its overview in the MLflow UI), Markdown."""
+    mlflow.set_tag("mlflow.note.content", text)
+
+
+def log_figures(figures: Mapping[str, Figure]) -> None:
+    """Log matplotlib figures to the active run under ``figures/`` and close them."""
+    for name, fig in figures.items():
+        mlflow.log_figure(fig, f"figures/{name}")
+        plt.close(fig)
 
 
 def log_report(directory: Path) -> None:

@@ -556,3 +556,68 @@ def test_the_version_and_its_logged_model_trace_back_to_the_model_run(
     assert not [k for k in on_model if "." in k]  # no "coxnet.clinical.*" parent metrics
     experiment = client.get_experiment(result.experiment_id)
     assert experiment.tags["mlflow.note.content"] == tiny_run.config.description
+
+
+def test_the_cohort_and_its_parts_are_logged_as_datasets_without_rows(result: RunResult) -> None:
+    from msk1model.data.cohort import table_fingerprint
+
+    client = MlflowClient()
+    parts = {
+        "cohort": result.cohort.table,
+        "training": result.cohort.table.iloc[result.split.train],
+        "test": result.cohort.table.iloc[result.split.test],
+    }
+    for run_id, contexts in [
+        (result.run_id, ["cohort", "training", "test"]),
+        (result.selected.run_id, ["training", "test"]),
+    ]:
+        inputs = client.get_run(run_id).inputs.dataset_inputs
+        by_context = {
+            next(t.value for t in i.tags if t.key == "mlflow.data.context"): i for i in inputs
+        }
+        assert sorted(by_context) == sorted(contexts)
+        for context in contexts:
+            entry, table = by_context[context], parts[context]
+            fingerprint = table_fingerprint(table)
+            assert entry.dataset.digest == fingerprint[:32]
+            tags = {t.key: t.value for t in entry.tags}
+            assert tags["msk1model.data_fingerprint"] == fingerprint
+            assert json.loads(entry.dataset.profile) == {
+                "patients": len(table),
+                "events": int(table["event"].sum()),
+            }
+            assert "patient_id" in entry.dataset.schema  # column names only
+            assert "SYN0" not in str(entry.dataset)  # no patient id, no row
+    assert table_fingerprint(result.cohort.table) == result.cohort.fingerprint
+
+
+def test_each_model_run_shows_its_calibration_auc_and_risk_group_figures(
+    result: RunResult,
+) -> None:
+    client = MlflowClient()
+    for outcome in result.outcomes:
+        files = {a.path for a in client.list_artifacts(outcome.run_id, "figures")}
+        assert files == {
+            "figures/calibration_3y.png",
+            "figures/calibration_5y.png",
+            "figures/auc.png",
+            "figures/km_risk_groups.png",
+        }, outcome.model_name
+    local = mlflow.artifacts.download_artifacts(
+        run_id=result.selected.run_id, artifact_path="figures/calibration_5y.png"
+    )
+    image = np.asarray(Image.open(local).convert("RGB")).astype(int)
+    red = np.array([214, 39, 40])  # tab:red, the smoothed calibration curve
+    assert (np.abs(image - red).sum(axis=2) < 60).sum() > 200
+
+
+def test_the_parent_run_note_states_the_choice_the_report_and_the_version(
+    result: RunResult, tiny_run
+) -> None:
+    note = MlflowClient().get_run(result.run_id).data.tags["mlflow.note.content"]
+    assert note.startswith(tiny_run.config.description)
+    c = result.selected.score("test", "harrell_c")
+    assert "**Selected model:** coxnet (coxnet, clinical+msk1)" in note
+    assert f"Harrell's C {c:.3f}" in note
+    assert "**Report:** artefact `report/report.html`" in note
+    assert "**Registered:** `msk1-prognostic` version 1 (champion" in note

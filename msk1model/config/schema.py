@@ -296,6 +296,9 @@ class TrackingConfig(_Strict):
     uri: str | None = None
     artifact_location: str | None = Field(None, description="None: ./mlruns for a local store")
     log_trials: bool = True
+    log_figures: bool = Field(
+        True, description="calibration, AUC and risk-group KM figures on each model run"
+    )
 
 
 class RiskGroupConfig(_Strict):

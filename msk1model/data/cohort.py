@@ -18,7 +18,7 @@ from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.errors import DataError
 from msk1model.outcome import make_y
 
-__all__ = ["Cohort", "FlowStep", "cohort_definition", "load_cohort"]
+__all__ = ["Cohort", "FlowStep", "cohort_definition", "load_cohort", "table_fingerprint"]
 
 #: Endpoint of the built-in synthetic cohort (see msk1model.data.synthetic).
 SYNTHETIC_ENDPOINT = "metastasis-free survival (synthetic cohort)"
@@ -75,10 +75,7 @@ class Cohort:
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the analysed table (values, column names and order)."""
-        digest = hashlib.sha256(",".join(self.table.columns).encode())
-        hashed = pd.util.hash_pandas_object(self.table.reset_index(drop=True), index=True)
-        digest.update(hashed.to_numpy().tobytes())
-        return digest.hexdigest()
+        return table_fingerprint(self.table)
 
     def flow_table(self) -> pd.DataFrame:
         return pd.DataFrame([vars(step) for step in self.flow])
@@ -143,6 +140,14 @@ def load_cohort(
         flow=tuple(flow),
         endpoint=data.endpoint or endpoint,
     )
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """SHA-256 of a table's values, column names and row order (not its index labels)."""
+    digest = hashlib.sha256(",".join(table.columns).encode())
+    hashed = pd.util.hash_pandas_object(table.reset_index(drop=True), index=True)
+    digest.update(hashed.to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def cohort_definition(data: DataConfig) -> str:

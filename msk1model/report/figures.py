@@ -16,7 +16,13 @@ from msk1model.report.document import Figure
 from msk1model.results import ModelOutcome
 from msk1model.scores import horizon_label
 
-__all__ = ["auc_figure", "calibration_figures", "figure", "optimism_figure"]
+__all__ = [
+    "auc_figure",
+    "binned_calibration",
+    "calibration_figures",
+    "figure",
+    "optimism_figure",
+]
 
 
 def calibration_figures(a: Analyses, selected: ModelOutcome) -> list[Figure]:
@@ -28,20 +34,26 @@ def calibration_figures(a: Analyses, selected: ModelOutcome) -> list[Figure]:
         if p.model == selected.model_name and p.feature_set == selected.feature_set
     )
     out = []
-    n_groups = int(np.clip(test.y["event"].sum() // 10, 3, 10))
     for j, (h, clipped) in enumerate(zip(test.horizons, test.clipped, strict=True)):
-        groups = calibration_groups(test.y, pred.survival[:, j], clipped, n_groups=n_groups)
-        ax = plots.calibration_plot(
-            groups["predicted"],
-            groups["observed"],
-            lower=groups["observed_lower"],
-            upper=groups["observed_upper"],
-            horizon=clipped,
-            label=selected.model_name,
-        )
+        ax = binned_calibration(test.y, pred.survival[:, j], clipped, label=selected.model_name)
         label = horizon_label(h)
         out.append(figure(f"calibration_{label}", f"Calibration at {h:g} years", ax))
     return out
+
+
+def binned_calibration(y: np.ndarray, surv_h: np.ndarray, horizon: float, *, label: str) -> Axes:
+    """Observed (Kaplan-Meier, with intervals) against predicted risk by ``horizon`` in groups
+    of predicted risk: one group per 10 events, 3 to 10 groups."""
+    n_groups = int(np.clip(y["event"].sum() // 10, 3, 10))
+    groups = calibration_groups(y, surv_h, horizon, n_groups=n_groups)
+    return plots.calibration_plot(
+        groups["predicted"],
+        groups["observed"],
+        lower=groups["observed_lower"],
+        upper=groups["observed_upper"],
+        horizon=horizon,
+        label=label,
+    )
 
 
 def auc_figure(a: Analyses, selected: ModelOutcome) -> Figure:
