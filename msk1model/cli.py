@@ -11,8 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from msk1model import __version__, interrupts
@@ -212,12 +219,14 @@ def _train(config_path: str, overrides: Sequence[str]) -> int:
 
     _quiet_mlflow()
     config = load_config(config_path, overrides)
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console()  # the terminal's width, or $COLUMNS (80 when neither says)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("loading cohort", total=planned_steps(config))
@@ -229,34 +238,52 @@ def _train(config_path: str, overrides: Sequence[str]) -> int:
 
 
 def _print_summary(console: Console, result: RunResult) -> None:
+    """The run's models in a table that fits 80 columns, then where everything went."""
     from msk1model.scores import horizon_label
 
     h = horizon_label(result.horizon)
     summary = result.summary()
-    table = Table(title=f"msk1model train: {result.cohort.source}")
+    console.print(f"msk1model train: {result.cohort.source}", style="bold")
     columns = {
         "model": lambda r: r.model,
-        "features": lambda r: r.features,
-        "cv_harrell_c": lambda r: f"{r.cv_harrell_c:.3f}±{r.cv_harrell_c_sd:.3f}",
-        "cv_uno_c": lambda r: f"{r.cv_uno_c:.3f}±{r.cv_uno_c_sd:.3f}",
-        "test_harrell_c": lambda r: str(round(r.test_harrell_c, 3)),
-        "test_uno_c": lambda r: str(round(r.test_uno_c, 3)),
-        f"test_auc_{h}": lambda r: str(round(r.test_auc, 3)),
-        f"test_ipa_{h}": lambda r: str(round(r.test_ipa, 3)),
-        f"cal_slope_{h}": lambda r: str(round(r.calibration_slope, 2)),
-        "selected": lambda r: "yes" if r.selected else "",
+        "CV C±SD": lambda r: f"{r.cv_harrell_c:.3f}±{r.cv_harrell_c_sd:.3f}",
+        "test C": lambda r: f"{r.test_harrell_c:.3f}",
+        "Uno C": lambda r: f"{r.test_uno_c:.3f}",
+        f"AUC {h}": lambda r: f"{r.test_auc:.3f}",
+        f"slope {h}": lambda r: f"{r.calibration_slope:.2f}",
+        "export": lambda r: "yes" if r.selected else "",
     }
-    for column in columns:
-        table.add_column(column)
-    for row in summary.itertuples(index=False):
-        table.add_row(*(cell(row) for cell in columns.values()))
-    console.print(table)
+    for feature_set, rows in summary.groupby("features", sort=False):
+        table = Table(
+            title=f"features: {feature_set}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+        )
+        for column in columns:
+            table.add_column(
+                column,
+                no_wrap=column != "model",
+                overflow="fold",  # a long model name folds, it is never cut
+                min_width=len(column),
+                justify="left" if column == "model" else "right",
+            )
+        for row in rows.itertuples(index=False):
+            table.add_row(*(cell(row) for cell in columns.values()))
+        console.print(table)
+    console.print(
+        "CV C: cross-validated Harrell's C (SD over folds); test C, Uno C, AUC: held-out part; "
+        f"slope: calibration slope at {h}; export: the registered model"
+    )
     flow = result.cohort.flow[-1]
     console.print(
         f"patients analysed: {flow.patients} ({flow.events} events); "
         f"train {len(result.split.train)}, test {len(result.split.test)}"
     )
-    console.print(f"MLflow experiment {result.experiment_id}, run {result.run_id}")
+    console.print(
+        f"MLflow: {_mlflow_uri()}, experiment {result.experiment_id}, run {result.run_id}"
+    )
     if result.report_path is not None:
         console.print(f"report: {result.report_path}")
     reg = result.registration
@@ -265,6 +292,12 @@ def _print_summary(console: Console, result: RunResult) -> None:
     else:
         state = "champion" if reg.promoted else "not promoted"
         console.print(f"registered: {reg.name} version {reg.version} ({state}: {reg.reason})")
+
+
+def _mlflow_uri() -> str:
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
 
 
 def _check(config_path: str, overrides: Sequence[str]) -> int:

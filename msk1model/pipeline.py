@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 
 from msk1model import __version__, interrupts, tracking
@@ -177,7 +178,7 @@ def _fit_one(
             design=design,
             callbacks=[
                 *tracking.trial_logger(config.tracking.log_trials),
-                lambda _s, t: notify(1, f"{label}: trial {t.number + 1}"),
+                lambda s, t: notify(1, f"{label}: trial {t.number + 1}{_best(s)}"),
             ],
         )
         with interrupts.compute():
@@ -220,6 +221,12 @@ def _fit_one(
     return ModelOutcome(
         name, model_cfg.kind, feature_set, run_id, result.best_params, scores, model
     )
+
+
+def _best(study: optuna.Study) -> str:
+    """``, best 0.712`` (the best objective so far), or nothing before a trial completed."""
+    done = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+    return f", best {study.best_value:.3f}" if done else ""
 
 
 def _select(outcomes: tuple[ModelOutcome, ...], metric: str) -> ModelOutcome:

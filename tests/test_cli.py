@@ -38,11 +38,12 @@ def test_help_documents_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
         assert verb in out
 
 
-def test_train_prints_summary(
+def test_train_prints_a_summary_that_fits_80_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
     code = main(
         [
             "train",
@@ -52,7 +53,26 @@ def test_train_prints_summary(
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "coxnet" in out and "xgb_cox" in out and "clinical+msk1" in out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n".join(lines)
+    header = next(line for line in lines if line.lstrip().startswith("model"))
+    for cell in ("CV C±SD", "test C", "Uno C", "AUC 5y", "slope 5y", "export"):
+        assert cell in header  # no header cut
+    rows, feature_set = [], None
+    for line in lines:
+        if line.startswith("features: "):
+            feature_set = line.removeprefix("features: ").strip()
+        elif line.split()[:1] in (["coxnet"], ["xgb_cox"]):
+            rows.append((line.split()[0], feature_set, line.split()))
+    assert sorted((model, fs) for model, fs, _ in rows) == [
+        ("coxnet", "clinical"),
+        ("coxnet", "clinical+msk1"),
+        ("xgb_cox", "clinical"),
+        ("xgb_cox", "clinical+msk1"),
+    ]
+    assert [fs for _, fs, cells in rows if cells[-1] == "yes"] == ["clinical+msk1"]  # exported
+    assert all(re.fullmatch(r"0\.\d{3}±0\.\d{3}", cells[1]) for _, _, cells in rows)
+    assert "MLflow: sqlite:///mlflow.db, experiment" in out
     assert "registered: msk1-prognostic version 1 (champion" in out
     # the default store is ./mlflow.db with artefacts in ./mlruns
     assert (tmp_path / "mlflow.db").is_file() and (tmp_path / "mlruns").is_dir()
