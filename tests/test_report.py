@@ -347,6 +347,18 @@ def test_write_leaves_no_temporary_files(km_doc: ReportDocument, tmp_path: Path)
     assert files == ["document.json", "figures", "figures/km_median.png", "report.html"]
 
 
+def test_report_files_are_readable_like_any_other_file(
+    km_doc: ReportDocument, tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        write_report(km_doc, tmp_path)
+    finally:
+        os.umask(previous)
+    for name in ("report.html", "document.json", "figures/km_median.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name  # was mkstemp's 0600
+
+
 def test_interrupted_write_keeps_the_previous_page(
     km_doc: ReportDocument, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
