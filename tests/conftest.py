@@ -97,7 +97,11 @@ def tiny_result(tiny_run: TinyRun, monkeypatch: pytest.MonkeyPatch) -> RunResult
     import mlflow
 
     monkeypatch.chdir(tiny_run.workdir)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    mlflow.set_tracking_uri(tiny_run.config.tracking.uri)
-    mlflow.set_registry_uri(tiny_run.config.tracking.uri)
+    uri = tiny_run.config.tracking.uri
+    assert uri is not None
+    # set_tracking_uri and set_registry_uri write these variables: restored after the test
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return tiny_run.result
