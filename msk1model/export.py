@@ -366,6 +366,17 @@ def register_predictor(
     return Registration(name, str(version), promoted, previous, reason)
 
 
+def _flat_name(metric: str) -> str:
+    """``test/harrell_c`` -> ``test_harrell_c``, ``calibration/ici_5y`` -> ``test_ici_5y``: the
+    name a model-run metric had before the ``group/`` names."""
+    group, _, rest = metric.partition("/")
+    if group == "calibration":
+        short = {"slope": "calibration_slope", "oe": "calibration_oe"}
+        head, sep, tail = rest.partition("_")
+        return "test_" + (short[head] + sep + tail if head in short else rest)
+    return f"{group}_{rest}"
+
+
 def _current_alias(client: MlflowClient, name: str, alias: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
@@ -394,6 +405,8 @@ def _is_better(
                 f"kept. Fix: msk1model promote {name} VERSION to choose by hand"
             )
     old_text = old_tags.get(METRIC_TAG_PREFIX + metric)
+    if old_text is None and "/" in metric:  # a champion registered with the flat names
+        old_text = old_tags.get(METRIC_TAG_PREFIX + _flat_name(metric))
     if old_text is None:
         return True, f"champion v{previous} has no {metric}; replaced"
     old = float(old_text)

@@ -101,8 +101,10 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
             for name, model_cfg in config.models.items()
         )
         scores = headline_scores(pd.concat([o.scores for o in outcomes], ignore_index=True))
-        tracking.log_parent_metrics(scores)
         selected = _select(outcomes, config.tuning.metric)
+        tracking.log_parent_metrics(
+            tracking.parent_scores(scores, selected.model_name, selected.feature_set)
+        )
         trained = TrainedRun(config, cohort, split, design, outcomes, selected)
         report_path, analyses = None, None
         if config.report.enabled:

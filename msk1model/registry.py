@@ -18,7 +18,7 @@ from msk1model.export import COHORT_TAG, ENDPOINT_TAG, METRIC_TAG_PREFIX
 __all__ = ["LISTED_METRICS", "list_versions", "promote"]
 
 #: Metrics shown per version (when the version has them).
-LISTED_METRICS = ("test_harrell_c", "test_uno_c", "test_auc_5y", "test_brier_5y", "test_ibs")
+LISTED_METRICS = ("test/harrell_c", "test/uno_c", "test/auc_5y", "test/brier_5y", "test/ibs")
 
 
 def list_versions(name: str) -> pd.DataFrame:
@@ -55,13 +55,16 @@ def list_versions(name: str) -> pd.DataFrame:
             "cohort": tags.get(COHORT_TAG, "not recorded"),
         }
         for metric in LISTED_METRICS:
-            text = tags.get(METRIC_TAG_PREFIX + metric)
-            row[metric] = "" if text is None else f"{float(text):.4f}"
+            text = tags.get(METRIC_TAG_PREFIX + metric) or tags.get(
+                METRIC_TAG_PREFIX + metric.replace("/", "_")  # a version of the flat names
+            )
+            row[metric.replace("test/", "test ")] = "" if text is None else f"{float(text):.4f}"
         row["created"] = pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M")
         row["source_run"] = v.run_id or ""
         rows.append(row)
     frame = pd.DataFrame(rows).sort_values("version", ascending=False, ignore_index=True)
-    empty = [m for m in LISTED_METRICS if (frame[m] == "").all()]
+    listed = [m.replace("test/", "test ") for m in LISTED_METRICS]
+    empty = [m for m in listed if (frame[m] == "").all()]
     return frame.drop(columns=empty)
 
 

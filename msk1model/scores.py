@@ -4,8 +4,8 @@ A score is one row: which ``model`` and ``feature_set`` (or none, for run-level 
 ``stage`` it comes from, the ``metric``, its ``horizon`` in years (NaN when it has none), the
 ``statistic`` (``value``, or ``mean``/``sd`` over CV folds, ``lower``/``upper``/``p`` of an
 interval, ...) and the ``value``. The evaluation layer produces such rows, the report reads them,
-and :func:`msk1model.tracking.metric_name` is the one place where a row becomes an MLflow metric
-name (``test_auc_5y``, ``coxnet.clinical_msk1.cv_harrell_c_mean``).
+and :func:`msk1model.tracking.mlflow_metrics` is the one place where a row becomes an MLflow
+metric name (``test/auc_5y``, ``calibration/ici_5y``, ``added_value/coxnet.test_harrell_c``).
 
 Stages: ``cv`` (validation folds of the training part), ``test`` (the held-out part),
 ``tuning`` (the Optuna study: ``n_trials``, ``n_failed_trials``), ``delta_cv``/``delta_test``

@@ -59,6 +59,7 @@ from msk1model.scores import (
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "TRACKED_PACKAGES",
+    "champion_metric_name",
     "champion_metrics",
     "child_run",
     "download_report",
@@ -67,6 +68,7 @@ __all__ = [
     "log_report",
     "mlflow_metrics",
     "parent_run",
+    "parent_scores",
     "provenance_tags",
     "resolve_tracking_uri",
     "setup_experiment",
@@ -95,33 +97,82 @@ TRACKED_PACKAGES = (
 RunLevel = Literal["model", "train"]
 
 
+#: Test metrics about calibration: logged under ``calibration/``, by these short names.
+CALIBRATION_NAMES = {
+    "calibration_slope": "slope",
+    "calibration_oe": "oe",
+    "ici": "ici",
+    "e50": "e50",
+    "e90": "e90",
+    "d_calibration": "d_calibration",
+}
+
+
 def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
     """Score rows as MLflow metrics ``{name: value}``, named for a ``model`` or ``train`` run.
 
-    On a model (child) run: ``<stage>_<metric>[_<horizon>][_<statistic>]``, e.g.
-    ``test_harrell_c``, ``test_auc_5y``, ``cv_uno_c_sd``, ``test_d_calibration_p``; the tuning
-    counts keep their names (``n_trials``). On the train (parent) run the same prefixed with the
-    model and feature set (``coxnet.clinical_msk1.test_auc_5y``); deltas and optimism-corrected
-    values with the model (``coxnet.delta_test_harrell_c_lower``,
-    ``xgb_cox.optimism_corrected_harrell_c``); the biomarker analyses with ``biomarker.``
-    (``biomarker.hr_per_sd_multivariable_lower``, ``biomarker.lrt_p``).
+    MLflow's chart view groups metrics by the part of the name before the first ``/``:
+
+    - a model (child) run: ``cv/`` (``cv/harrell_c_mean``, ``cv/uno_c_sd``), ``test/``
+      (``test/harrell_c``, ``test/auc_5y``, ``test/ibs``), ``calibration/`` (``slope_5y``,
+      ``oe_5y``, ``ici_5y``, ``e50_5y``, ``e90_5y``, ``d_calibration_p``) and ``tuning/``
+      (``n_trials``, ``n_failed_trials``, a trial's ``objective``);
+    - the train (parent) run: the exported model's numbers under ``selected/`` with its own
+      run's names (``selected/test/harrell_c``), the added value of the biomarker per model
+      family under ``added_value/`` (``added_value/coxnet.test_harrell_c``, with ``_lower``,
+      ``_upper``, ``_p`` from the report), optimism-corrected values under ``optimism/``
+      (``optimism/coxnet.harrell_c``) and the biomarker analyses under ``biomarker/``
+      (``biomarker/hr_per_sd_multivariable_lower``, ``biomarker/lrt_p``).
+
+    Rows of other models' cv and test scores are for their own runs: on a ``train`` run they
+    must be the selected model's (the caller filters, :func:`parent_scores`).
     """
     out: dict[str, float] = {}
     for row in scores.itertuples(index=False):
-        horizon = "" if math.isnan(row.horizon) else f"_{horizon_label(row.horizon)}"
+        horizon = "" if _no_horizon(row.horizon) else f"_{horizon_label(row.horizon)}"
         statistic = "" if row.statistic == "value" else f"_{row.statistic}"
-        own = f"{row.stage}_{row.metric}{horizon}{statistic}"
-        if row.stage == "tuning":
-            own = str(row.metric)
-        if row.stage == "biomarker":
-            name = f"biomarker.{row.metric}{statistic}"
-        elif run == "model" or row.stage in ("delta_cv", "delta_test", "optimism_corrected"):
-            prefix = "" if run == "model" else f"{row.model}."
-            name = prefix + own
+        stage, metric = str(row.stage), str(row.metric)
+        if stage == "tuning":
+            name = f"tuning/{metric}"
+        elif stage == "biomarker":
+            name = f"biomarker/{metric}{statistic}"
+        elif stage in ("delta_cv", "delta_test"):
+            part = stage.removeprefix("delta_")
+            name = f"added_value/{row.model}.{part}_{metric}{horizon}{statistic}"
+        elif stage == "optimism_corrected":
+            name = f"optimism/{row.model}.{metric}{horizon}{statistic}"
         else:
-            name = f"{row.model}.{feature_set_key(str(row.feature_set))}.{own}"
+            group = "calibration" if stage == "test" and metric in CALIBRATION_NAMES else stage
+            short = CALIBRATION_NAMES[metric] if group == "calibration" else metric
+            own = f"{group}/{short}{horizon}{statistic}"
+            name = own if run == "model" else f"selected/{own}"
         out[name] = float(row.value)
     return out
+
+
+def parent_scores(scores: pd.DataFrame, model: str, feature_set: str) -> pd.DataFrame:
+    """The rows of ``scores`` a train run logs: every row but the cv and test scores of models
+    other than the selected ``model`` on ``feature_set`` (those are on their own runs)."""
+    own = scores["stage"].isin(["cv", "test"])
+    chosen = (scores["model"] == model) & (scores["feature_set"] == feature_set)
+    return scores[~own | chosen]
+
+
+def _no_horizon(horizon: object) -> bool:
+    return horizon is None or (isinstance(horizon, float) and math.isnan(horizon))
+
+
+def _legacy_names(horizons: list[float]) -> dict[str, str]:
+    """Old flat model-run metric name -> its ``group/`` name, for every champion metric."""
+    frame = _champion_frame(horizons)
+    new = list(mlflow_metrics(frame, run="model"))
+    old = [
+        f"{r.stage}_{r.metric}"
+        + ("" if _no_horizon(r.horizon) else f"_{horizon_label(r.horizon)}")
+        + ("" if r.statistic == "value" else f"_{r.statistic}")
+        for r in frame.itertuples(index=False)
+    ]
+    return dict(zip(old, new, strict=True))
 
 
 def feature_set_key(feature_set: str) -> str:
@@ -129,8 +180,7 @@ def feature_set_key(feature_set: str) -> str:
     return feature_set.replace("+", "_")
 
 
-def champion_metrics(horizons: list[float]) -> dict[str, Literal["maximize", "minimize"]]:
-    """Model-run metric names that can choose a champion, and which way is better."""
+def _champion_frame(horizons: list[float]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = [
         {"stage": "cv", "metric": m, "statistic": "mean", "value": 0.0} for m in CV_METRICS
     ]
@@ -140,9 +190,20 @@ def champion_metrics(horizons: list[float]) -> dict[str, Literal["maximize", "mi
         for m in TEST_METRICS_PER_HORIZON
         for h in horizons
     ]
-    frame = score_frame(r for r in rows if r["metric"] in DIRECTIONS)
+    return score_frame(r for r in rows if r["metric"] in DIRECTIONS)
+
+
+def champion_metrics(horizons: list[float]) -> dict[str, Literal["maximize", "minimize"]]:
+    """Model-run metric names that can choose a champion, and which way is better."""
+    frame = _champion_frame(horizons)
     names = mlflow_metrics(frame, run="model")
     return {name: DIRECTIONS[metric] for name, metric in zip(names, frame["metric"], strict=True)}
+
+
+def champion_metric_name(name: str, horizons: list[float]) -> str:
+    """``name`` as a current model-run metric name: an old flat name (``test_harrell_c``) is
+    translated to its ``group/`` name (``test/harrell_c``); any other name is returned as is."""
+    return _legacy_names(horizons).get(name, name)
 
 
 def resolve_tracking_uri(tracking: TrackingConfig) -> str:

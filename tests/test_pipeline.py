@@ -58,13 +58,13 @@ def test_run_logs_parent_children_and_trials(result: RunResult, tiny_run) -> Non
     ]
     for child in children:
         outcome = next(o for o in result.outcomes if o.run_id == child.info.run_id)
-        assert child.data.metrics["test_harrell_c"] == outcome.score("test", "harrell_c")
+        assert child.data.metrics["test/harrell_c"] == outcome.score("test", "harrell_c")
         assert set(child.data.metrics) >= {
-            "cv_harrell_c_mean",
-            "cv_harrell_c_sd",
-            "cv_uno_c_mean",
-            "cv_uno_c_sd",
-            "test_uno_c",
+            "cv/harrell_c_mean",
+            "cv/harrell_c_sd",
+            "cv/uno_c_mean",
+            "cv/uno_c_sd",
+            "test/uno_c",
         }
         trials = client.search_runs(
             [result.experiment_id], f"tags.`mlflow.parentRunId` = '{child.info.run_id}'"
@@ -93,7 +93,7 @@ def test_run_logs_parent_children_and_trials(result: RunResult, tiny_run) -> Non
         ).read_text()
     )
     assert resolved == tiny_config.model_dump(mode="json")
-    delta = parent.data.metrics["coxnet.delta_test_harrell_c"]
+    delta = parent.data.metrics["added_value/coxnet.test_harrell_c"]
     by = {(o.model_name, o.feature_set): o.score("test", "harrell_c") for o in result.outcomes}
     assert delta == pytest.approx(by["coxnet", "clinical+msk1"] - by["coxnet", "clinical"])
 
@@ -111,17 +111,22 @@ def test_test_set_metrics_match_scikit_survival(result: RunResult) -> None:
     auc = cumulative_dynamic_auc(y_train, y_test, model.predict(X_test), [5.0])[0][0]
     s5 = model.predict_survival_function(X_test, [5.0])
     brier = brier_score(y_train, y_test, s5, [5.0])[1][0]
-    assert logged["test_auc_5y"] == pytest.approx(auc, abs=1e-9)
-    assert logged["test_brier_5y"] == pytest.approx(brier, abs=1e-9)
-    assert 0.0 < logged["test_ipa_5y"] < 0.5 and 0.0 < logged["test_ibs"] < 0.25
-    assert 0.5 < logged["test_calibration_slope_5y"] < 2.0
-    assert 0.0 <= logged["test_ici_5y"] <= logged["test_e90_5y"] < 0.2
-    assert 0.0 < logged["test_d_calibration_p"] <= 1.0
+    assert logged["test/auc_5y"] == pytest.approx(auc, abs=1e-9)
+    assert logged["test/brier_5y"] == pytest.approx(brier, abs=1e-9)
+    assert 0.0 < logged["test/ipa_5y"] < 0.5 and 0.0 < logged["test/ibs"] < 0.25
+    assert 0.5 < logged["calibration/slope_5y"] < 2.0
+    assert 0.0 <= logged["calibration/ici_5y"] <= logged["calibration/e90_5y"] < 0.2
+    assert 0.0 < logged["calibration/d_calibration_p"] <= 1.0
     parent = MlflowClient().get_run(result.run_id).data.metrics
     name = result.selected.model_name
-    assert parent[f"{name}.delta_test_auc_5y"] == pytest.approx(
-        logged["test_auc_5y"] - parent[f"{name}.clinical.test_auc_5y"]
+    clinical = next(
+        o for o in result.outcomes if o.model_name == name and o.feature_set == "clinical"
     )
+    assert parent[f"added_value/{name}.test_auc_5y"] == pytest.approx(
+        logged["test/auc_5y"] - clinical.score("test", "auc", 5.0)
+    )
+    assert parent["selected/test/auc_5y"] == logged["test/auc_5y"]
+    assert not [k for k in parent if ".clinical" in k]  # other models stay on their runs
 
 
 def test_msk1_adds_discrimination_on_the_synthetic_cohort(result: RunResult) -> None:
@@ -204,23 +209,24 @@ def test_later_runs_add_versions_and_move_the_alias_only_when_better(
     assert other.registration.promoted == better
     champion = MlflowClient().get_model_version_by_alias("msk1-prognostic", "champion")
     assert str(champion.version) == ("3" if better else "1")
-    assert float(champion.tags["metric.test_harrell_c"]) == max(c_first, c_other)
+    assert float(champion.tags["metric.test/harrell_c"]) == max(c_first, c_other)
 
 
 def test_a_champion_metric_where_lower_is_better_promotes_the_lower(
     tiny_config: RunConfig,
 ) -> None:
-    """Versions of one logged predictor, registered with Brier scores 0.20, 0.25 then 0.15."""
+    """Versions of one logged predictor, registered with Brier scores 0.20, 0.25 then 0.15; the
+    first as a version of the flat metric names (``test_brier_5y``) is still compared."""
     uri = f"tracking.uri={tiny_config.tracking.uri}"
     done = run(load_config(DEFAULT_CONFIG, [*TINY, uri, NO_REPORT, "tuning.n_trials=1"]))
     promoted, reasons = [], []
-    for brier in (0.20, 0.25, 0.15):
+    for brier, name in ((0.20, "test_brier_5y"), (0.25, "test/brier_5y"), (0.15, "test/brier_5y")):
         registration = register_predictor(
             done.model_uri,
             "brier-champion",
             "champion",
-            {"test_brier_5y": brier},
-            champion_metric="test_brier_5y",
+            {name: brier},
+            champion_metric=name,
             higher_is_better=False,
             tags={},
         )
@@ -228,11 +234,11 @@ def test_a_champion_metric_where_lower_is_better_promotes_the_lower(
         reasons.append(registration.reason)
     assert promoted == [True, False, True]
     assert reasons[1:] == [
-        "test_brier_5y 0.2500 >= champion v1 0.2000; champion kept",
-        "test_brier_5y 0.1500 < champion v1 0.2000",
+        "test/brier_5y 0.2500 >= champion v1 0.2000; champion kept",
+        "test/brier_5y 0.1500 < champion v1 0.2000",
     ]
     champion = MlflowClient().get_model_version_by_alias("brier-champion", "champion")
-    assert str(champion.version) == "3" and float(champion.tags["metric.test_brier_5y"]) == 0.15
+    assert str(champion.version) == "3" and float(champion.tags["metric.test/brier_5y"]) == 0.15
 
 
 def test_bad_data_fails_before_any_run(tiny_config: RunConfig, tmp_path: Path) -> None:
@@ -358,7 +364,7 @@ def test_report_is_written_logged_and_rebuilt_by_the_cli(result: RunResult, tmp_
     assert main(["report", "0" * 32, "--out", str(tmp_path)]) == 2  # unknown run: a clear error
     metrics = MlflowClient().get_run(result.run_id).data.metrics
     for model in ("coxnet", "xgb_cox"):  # the paired bootstrap CI brackets the logged delta
-        key = f"{model}.delta_test_harrell_c"
+        key = f"added_value/{model}.test_harrell_c"
         assert metrics[f"{key}_lower"] <= metrics[key] <= metrics[f"{key}_upper"]
 
 
@@ -371,7 +377,7 @@ def test_report_hazard_ratio_equals_a_lifelines_fit(result: RunResult) -> None:
     frame = table[[*covariates, "time", "event"]].assign(msk1_per_sd=table["msk1"] / sd)
     cph = CoxPHFitter().fit(frame, "time", "event", fit_options={"precision": 1e-14})
     metrics = MlflowClient().get_run(result.run_id).data.metrics
-    key = "biomarker.hr_per_sd_multivariable"
+    key = "biomarker/hr_per_sd_multivariable"
     assert metrics[key] == pytest.approx(np.exp(cph.params_["msk1_per_sd"]), rel=1e-6)
     lower, upper = np.exp(cph.confidence_intervals_.loc["msk1_per_sd"])
     assert metrics[f"{key}_lower"] == pytest.approx(lower, rel=1e-6)
@@ -394,15 +400,15 @@ def test_report_recovers_the_simulated_msk1_effect_and_its_added_value(
     metrics = MlflowClient().get_run(result.run_id).data.metrics
     sd = result.cohort.table["msk1"].std()
     true_hr = np.exp(TRUE_LOG_HR["msk1_in_er_pos"] * sd)
-    key = "biomarker.hr_per_sd_multivariable"
+    key = "biomarker/hr_per_sd_multivariable"
     assert metrics[f"{key}_lower"] < true_hr < metrics[f"{key}_upper"]
-    assert metrics["biomarker.lrt_p"] < 1e-6
-    assert metrics["biomarker.optimal_cutpoint_p_lausen_schumacher"] < 0.01
+    assert metrics["biomarker/lrt_p"] < 1e-6
+    assert metrics["biomarker/optimal_cutpoint_p_lausen_schumacher"] < 0.01
     # significance comes from the likelihood-ratio test on all patients (chi-square ~130); the test
     # quarter (~500 patients) is too small for a paired-bootstrap delta C to reach p < 0.05
     # (measured: coxnet +0.027, p 0.11; xgb_cox +0.011, p 0.54), but every family gains C
     for model in tiny_config.models:
-        assert metrics[f"{model}.delta_test_harrell_c"] > 0.01
+        assert metrics[f"added_value/{model}.test_harrell_c"] > 0.01
 
 
 @needs_chromium

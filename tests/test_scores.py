@@ -72,29 +72,34 @@ def test_model_run_names_are_the_logged_metric_names() -> None:
     names = mlflow_metrics(own, run="model")
     assert names == pytest.approx(
         {
-            "cv_harrell_c_mean": 0.70,
-            "cv_uno_c_mean": 0.70,
-            "cv_harrell_c_sd": 0.07,
-            "cv_uno_c_sd": 0.07,
-            "test_harrell_c": 0.75,
-            "test_auc_5y": 0.77,
-            "test_calibration_slope_5y": 1.1,
-            "test_d_calibration_p": 0.4,
-            "n_trials": 15.0,
+            "cv/harrell_c_mean": 0.70,
+            "cv/uno_c_mean": 0.70,
+            "cv/harrell_c_sd": 0.07,
+            "cv/uno_c_sd": 0.07,
+            "test/harrell_c": 0.75,
+            "test/auc_5y": 0.77,
+            "calibration/slope_5y": 1.1,
+            "calibration/d_calibration_p": 0.4,
+            "tuning/n_trials": 15.0,
         }
     )
 
 
-def test_train_run_names_prefix_model_and_feature_set() -> None:
-    names = mlflow_metrics(headline_scores(_scores()), run="train")
-    assert names["coxnet.clinical_msk1.test_auc_5y"] == pytest.approx(0.77)
-    assert names["coxnet.clinical.cv_harrell_c_mean"] == pytest.approx(0.65)
-    assert names["coxnet.delta_test_auc_5y"] == pytest.approx(0.05)
-    assert names["coxnet.delta_cv_harrell_c_mean"] == pytest.approx(0.05)
-    # not headline: calibration, D-calibration and the study size stay on the model runs;
+def test_train_run_names_keep_the_selected_model_and_the_added_value() -> None:
+    from msk1model.tracking import parent_scores
+
+    names = mlflow_metrics(
+        parent_scores(headline_scores(_scores()), "coxnet", "clinical+msk1"), run="train"
+    )
+    assert names["selected/test/auc_5y"] == pytest.approx(0.77)
+    assert names["selected/cv/harrell_c_mean"] == pytest.approx(0.70)
+    assert names["added_value/coxnet.test_auc_5y"] == pytest.approx(0.05)
+    assert names["added_value/coxnet.cv_harrell_c_mean"] == pytest.approx(0.05)
+    # other models' scores stay on their own runs; calibration and the tuning counts too;
     # the delta of the CV Uno's C is not shown
-    assert not [n for n in names if "calibration" in n or "n_trials" in n]
-    assert "coxnet.delta_cv_uno_c_mean" not in names and "coxnet.clinical.cv_uno_c_mean" in names
+    assert not [n for n in names if "clinical" in n or "calibration" in n or "n_trials" in n]
+    assert "added_value/coxnet.cv_uno_c_mean" not in names
+    assert {n.split("/")[0] for n in names} == {"selected", "added_value"}
 
 
 def test_report_rows_get_their_parent_names() -> None:
@@ -125,11 +130,11 @@ def test_report_rows_get_their_parent_names() -> None:
         ]
     )
     assert list(mlflow_metrics(rows, run="train")) == [
-        "biomarker.hr_per_sd_multivariable_lower",
-        "biomarker.lrt_chi2",
-        "biomarker.optimal_cutpoint",
-        "xgb_cox.optimism_corrected_harrell_c",
-        "coxnet.delta_test_auc_5y_p",
+        "biomarker/hr_per_sd_multivariable_lower",
+        "biomarker/lrt_chi2",
+        "biomarker/optimal_cutpoint",
+        "optimism/xgb_cox.harrell_c",
+        "added_value/coxnet.test_auc_5y_p",
     ]
 
 
@@ -140,19 +145,24 @@ def test_metric_label_names_the_horizon() -> None:
 
 def test_champion_metrics_know_their_direction() -> None:
     allowed = champion_metrics([3.0, 5.0])
-    assert allowed["test_harrell_c"] == allowed["cv_uno_c_mean"] == "maximize"
-    assert allowed["test_brier_5y"] == allowed["test_ibs"] == "minimize"
-    assert "test_calibration_slope_5y" not in allowed  # aims at 1: no direction
-    assert "test_auc_10y" not in allowed
+    assert allowed["test/harrell_c"] == allowed["cv/uno_c_mean"] == "maximize"
+    assert allowed["test/brier_5y"] == allowed["test/ibs"] == allowed["calibration/ici_5y"]
+    assert allowed["test/ibs"] == "minimize"
+    assert "calibration/slope_5y" not in allowed  # aims at 1: no direction
+    assert "test/auc_10y" not in allowed
 
 
 def test_config_checks_the_champion_metric_name() -> None:
-    config = load_config(DEFAULT_CONFIG, ["export.champion_metric=test_auc_5y"])
-    assert config.export.champion_metric == "test_auc_5y"
+    config = load_config(DEFAULT_CONFIG, ["export.champion_metric=test/auc_5y"])
+    assert config.export.champion_metric == "test/auc_5y"
+    # the flat names of earlier configs are read as the grouped ones
+    for old, new in (("test_auc_5y", "test/auc_5y"), ("test_ici_5y", "calibration/ici_5y")):
+        config = load_config(DEFAULT_CONFIG, [f"export.champion_metric={old}"])
+        assert config.export.champion_metric == new
     with pytest.raises(
         ConfigError,
-        match=r"champion_metric .* but got 'test_harell_c' \(did you mean 'test_harrell_c'\?\)",
+        match=r"champion_metric .* but got 'test/harell_c' \(did you mean 'test/harrell_c'\?\)",
     ):
-        load_config(DEFAULT_CONFIG, ["export.champion_metric=test_harell_c"])
-    with pytest.raises(ConfigError, match=r"'test_auc_10y'.*allowed with horizons \[3.0, 5.0\]"):
-        load_config(DEFAULT_CONFIG, ["export.champion_metric=test_auc_10y"])
+        load_config(DEFAULT_CONFIG, ["export.champion_metric=test/harell_c"])
+    with pytest.raises(ConfigError, match=r"'test/auc_10y'.*allowed with horizons \[3.0, 5.0\]"):
+        load_config(DEFAULT_CONFIG, ["export.champion_metric=test/auc_10y"])

@@ -15,7 +15,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -323,9 +323,10 @@ class ExportConfig(_Strict):
     model_name: str = Field("msk1-prognostic", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
     alias: str = Field("champion", min_length=1, pattern=r"^[A-Za-z][\w\-]*$")
     champion_metric: str = Field(
-        "test_harrell_c",
-        description="a model-run metric with a direction (e.g. test_harrell_c, cv_uno_c_mean, "
-        "test_auc_5y, test_brier_5y); checked against the run's metric names",
+        "test/harrell_c",
+        description="a model-run metric with a direction (e.g. test/harrell_c, cv/uno_c_mean, "
+        "test/auc_5y, test/brier_5y, calibration/ici_5y); checked against the run's metric "
+        "names. The flat names of earlier versions (test_harrell_c) are read as these",
     )
     outside_training_range: Literal["refuse", "flag"] = Field(
         "refuse",
@@ -409,6 +410,24 @@ class RunConfig(_Strict):
                 f"{column} from data.subgroup or drop the interaction"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_metric_names(cls, data: Any) -> Any:
+        """An old flat champion metric name (``test_harrell_c``) becomes its ``group/`` name."""
+        from msk1model.tracking import champion_metric_name
+
+        export = data.get("export") if isinstance(data, dict) else None
+        if not (isinstance(export, dict) and isinstance(export.get("champion_metric"), str)):
+            return data
+        evaluation = data.get("evaluation")
+        horizons = evaluation.get("horizons") if isinstance(evaluation, dict) else None
+        try:
+            known = [float(h) for h in (horizons or EvaluationConfig().horizons)]
+        except (TypeError, ValueError):
+            return data  # the horizons' own validation reports it
+        name = champion_metric_name(export["champion_metric"], known)
+        return {**data, "export": {**export, "champion_metric": name}}
 
     @model_validator(mode="after")
     def _champion_metric_is_logged(self) -> RunConfig:

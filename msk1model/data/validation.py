@@ -184,7 +184,7 @@ def check_censoring(event: np.ndarray, event_column: str) -> None:
         f"only {n_events} have an event in column {event_column!r} (more than "
         f"{HEAVY_CENSORING_SHARE:.0%} censored with fewer than {HEAVY_CENSORING_EVENTS} events). "
         "Try 1) checking that 1 means event in that column (some sources code 1 = censored); "
-        "2) tuning on Uno's C (tuning.metric: uno_c, export.champion_metric: test_uno_c); "
+        "2) tuning on Uno's C (tuning.metric: uno_c, export.champion_metric: test/uno_c); "
         "3) horizons well inside the follow-up; 4) a larger or longer-followed cohort",
         DataWarning,
         stacklevel=2,
