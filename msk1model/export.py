@@ -61,6 +61,7 @@ __all__ = [
     "KIND_REQUIREMENTS",
     "RUNTIME_REQUIREMENTS",
     "Registration",
+    "flat_metric_name",
     "follow_up_limit",
     "log_predictor",
     "predictor_horizons",
@@ -366,7 +367,7 @@ def register_predictor(
     return Registration(name, str(version), promoted, previous, reason)
 
 
-def _flat_name(metric: str) -> str:
+def flat_metric_name(metric: str) -> str:
     """``test/harrell_c`` -> ``test_harrell_c``, ``calibration/ici_5y`` -> ``test_ici_5y``: the
     name a model-run metric had before the ``group/`` names."""
     group, _, rest = metric.partition("/")
@@ -406,7 +407,7 @@ def _is_better(
             )
     old_text = old_tags.get(METRIC_TAG_PREFIX + metric)
     if old_text is None and "/" in metric:  # a champion registered with the flat names
-        old_text = old_tags.get(METRIC_TAG_PREFIX + _flat_name(metric))
+        old_text = old_tags.get(METRIC_TAG_PREFIX + flat_metric_name(metric))
     if old_text is None:
         return True, f"champion v{previous} has no {metric}; replaced"
     old = float(old_text)

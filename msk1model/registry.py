@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from msk1model.errors import ExportError
-from msk1model.export import COHORT_TAG, ENDPOINT_TAG, METRIC_TAG_PREFIX
+from msk1model.export import COHORT_TAG, ENDPOINT_TAG, METRIC_TAG_PREFIX, flat_metric_name
 
 __all__ = ["LISTED_METRICS", "list_versions", "promote"]
 
@@ -56,7 +56,7 @@ def list_versions(name: str) -> pd.DataFrame:
         }
         for metric in LISTED_METRICS:
             text = tags.get(METRIC_TAG_PREFIX + metric) or tags.get(
-                METRIC_TAG_PREFIX + metric.replace("/", "_")  # a version of the flat names
+                METRIC_TAG_PREFIX + flat_metric_name(metric)  # a version of the flat names
             )
             row[metric.replace("test/", "test ")] = "" if text is None else f"{float(text):.4f}"
         row["created"] = pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M")

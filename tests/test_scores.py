@@ -166,3 +166,19 @@ def test_config_checks_the_champion_metric_name() -> None:
         load_config(DEFAULT_CONFIG, ["export.champion_metric=test/harell_c"])
     with pytest.raises(ConfigError, match=r"'test/auc_10y'.*allowed with horizons \[3.0, 5.0\]"):
         load_config(DEFAULT_CONFIG, ["export.champion_metric=test/auc_10y"])
+
+
+def test_flat_metric_names_of_earlier_versions() -> None:
+    from msk1model.export import flat_metric_name
+    from msk1model.tracking import champion_metric_name
+
+    for new, old in (
+        ("test/harrell_c", "test_harrell_c"),
+        ("cv/uno_c_mean", "cv_uno_c_mean"),
+        ("calibration/ici_5y", "test_ici_5y"),
+        ("calibration/slope_5y", "test_calibration_slope_5y"),
+        ("calibration/d_calibration_p", "test_d_calibration_p"),
+    ):
+        assert flat_metric_name(new) == old
+    for name in champion_metrics([3.0, 5.0]):  # the config's translation is its inverse
+        assert champion_metric_name(flat_metric_name(name), [3.0, 5.0]) == name
