@@ -274,7 +274,7 @@ def test_forest_plot_log_axis_points_and_text() -> None:
     assert ax.get_xscale() == "log"
     np.testing.assert_array_equal(by_gid(ax, "hr"), [[0.5, 1.4, 1.6], [2, 1, 0]])
     texts = {text.get_gid(): text.get_text() for text in ax.texts}
-    assert texts["hr_text|MSK1 high vs low"] == "0.50 (0.35-0.72)  p = 2.0e-04"
+    assert texts["hr_text|MSK1 high vs low"] == "0.50 (0.35-0.72)  p < 0.001"
     assert texts["hr_text|grade"] == "1.40 (1.10-1.80)  p = 0.010"
     assert texts["hr_text|nodes"] == "1.60 (1.30-2.00)"
     assert [t.get_text() for t in ax.get_yticklabels()] == frame["label"].tolist()

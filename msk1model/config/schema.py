@@ -355,6 +355,11 @@ class ReportConfig(_Strict):
     subgroup_column: str | None = Field(
         "er", description="0/1 column for the subgroup analysis and interaction test (None: none)"
     )
+    min_test_events: int = Field(
+        50,
+        ge=0,
+        description="fewer events in the test part give a warning that its estimates are unstable",
+    )
     output_dir: str = Field("reports", description="reports go to OUTPUT_DIR/<run id>/")
 
     @field_validator("n_jobs")

@@ -18,7 +18,7 @@ In the order a run uses them:
 
 from __future__ import annotations
 
-from msk1model.report.analyses import Analyses, report_scores, run_analyses
+from msk1model.report.analyses import Analyses, run_analyses
 from msk1model.report.document import (
     Block,
     Figure,
@@ -30,6 +30,7 @@ from msk1model.report.document import (
     format_number,
     format_p,
 )
+from msk1model.report.headline import report_scores
 from msk1model.report.render import render_html
 from msk1model.report.sections import report_document
 from msk1model.report.storage import read_report, write_report

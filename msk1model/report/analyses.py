@@ -12,7 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from msk1model.evaluation.cutpoints import (
     cutpoint_groups,
     optimal_cutpoint,
 )
+from msk1model.evaluation.groups import group_hazard_ratios
 from msk1model.evaluation.horizons import clip_horizons
 from msk1model.evaluation.km import kaplan_meier, logrank_test
 from msk1model.evaluation.optimism import optimism_corrected, survival_scores
@@ -44,10 +45,16 @@ from msk1model.evaluation.uncertainty import ModelPredictions, TestSet, bootstra
 from msk1model.models import Design, DesignSpec, make_model
 from msk1model.models.design import Transform
 from msk1model.outcome import make_y
+from msk1model.report.cohort_analyses import (
+    EventsPerParameter,
+    calibration_summary,
+    events_per_parameter,
+    part_counts,
+    table_one,
+)
 from msk1model.results import ModelOutcome, TrainedRun
-from msk1model.scores import score_frame
 
-__all__ = ["Analyses", "describe_params", "report_scores", "run_analyses"]
+__all__ = ["Analyses", "run_analyses"]
 
 T = TypeVar("T")
 
@@ -73,6 +80,11 @@ class Analyses:
     optimism: pd.DataFrame | None = None
     lrt: LRT | None = None
     decision: pd.DataFrame | None = None
+    parts: pd.DataFrame | None = None
+    epv: EventsPerParameter | None = None
+    table_one: pd.DataFrame | None = None
+    group_hr: pd.DataFrame | None = None
+    calibration: pd.DataFrame | None = None
     test_predictions: list[ModelPredictions] = field(default_factory=list)
     test_set: TestSet | None = None
     notes: list[str] = field(default_factory=list)
@@ -97,6 +109,7 @@ def run_analyses(trained: TrainedRun) -> Analyses:
     clinical = [c for c in table.columns if c not in ("time", "event", marker)]
     _biomarker(a, cohort, table, marker, clinical)
     _cutpoints(a, config, cohort)
+    _groups(a, table, clinical, cohort)
     a.interaction = a.attempt(
         f"{config.report.subgroup_column} subgroup analysis",
         lambda: _subgroups(config, trained.subgroup_cohort, design),
@@ -179,6 +192,18 @@ def _cutpoints(a: Analyses, config: RunConfig, cohort: Cohort) -> None:
         )
 
 
+def _groups(a: Analyses, table: pd.DataFrame, clinical: list[str], cohort: Cohort) -> None:
+    """Table 1 and the hazard ratio of high against low, by the pre-specified cut."""
+    groups = a.cut_groups
+    if groups is None:
+        return
+    a.table_one = a.attempt("characteristics by group", lambda: table_one(cohort, groups))
+    a.group_hr = a.attempt(
+        "hazard ratio between the groups",
+        lambda: group_hazard_ratios(table, groups, clinical, reference="low"),
+    )
+
+
 def _subgroups(
     config: RunConfig, broad: Cohort | Exception | None, design: DesignSpec
 ) -> ERInteraction | None:
@@ -213,6 +238,11 @@ def _performance(a: Analyses, trained: TrainedRun) -> None:
         clipped = tuple(float(h) for h in clip_horizons(list(horizons), y[test], y[train]))
     test_set = TestSet(y[test], y[train], horizons, clipped, config.evaluation.tau)
     a.test_set = test_set
+    a.parts = part_counts(cohort, split)
+    a.epv = a.attempt(
+        "events per parameter", lambda: events_per_parameter(cohort, trained.design, split)
+    )
+    a.calibration = calibration_summary(trained.outcomes, list(horizons))
     X_test = table.iloc[test]
     a.test_predictions = [
         ModelPredictions(
@@ -282,58 +312,3 @@ def _decision(a: Analyses, selected: ModelOutcome, horizon: float) -> pd.DataFra
     top = float(min(0.95, np.quantile(risk, 0.99)))
     thresholds = np.round(np.linspace(0.01, max(top, 0.05), 40), 4)
     return decision_curve(a.test_set.y, survival, horizon, thresholds)
-
-
-def report_scores(a: Analyses, selected: ModelOutcome) -> pd.DataFrame:
-    """The report's headline numbers as score rows of the run (comparable in the MLflow UI).
-
-    Stage ``biomarker``: the hazard ratio per SD (``hr_per_sd_<model>``: value, ``lower``,
-    ``upper``, ``p``), the likelihood-ratio test (``lrt``: ``chi2``, ``p``), the pre-specified
-    cut's log-rank ``p`` (``cutpoint_logrank``), the optimal cutpoint and its p-values, the
-    interaction's ``p_lr``; ``optimism_corrected`` values of the selected model; the paired
-    bootstrap ``delta_test`` intervals (``lower``, ``upper``, ``p``). Only finite values.
-    """
-    rows: list[dict[str, Any]] = []
-
-    def add(stage: str, metric: str, statistic: str, value: float, **where: Any) -> None:
-        rows.append(
-            {"stage": stage, "metric": metric, "statistic": statistic, "value": value, **where}
-        )
-
-    if a.hazard_ratios is not None:
-        for row in a.hazard_ratios.itertuples():
-            if row.scale == "per SD":
-                metric = f"hr_per_sd_{row.model}"
-                add("biomarker", metric, "value", row.hr)
-                for statistic in ("lower", "upper", "p"):
-                    add("biomarker", metric, statistic, getattr(row, statistic))
-    if a.lrt is not None:
-        add("biomarker", "lrt", "chi2", a.lrt.statistic)
-        add("biomarker", "lrt", "p", a.lrt.p_value)
-    if a.cut_logrank_p is not None:
-        add("biomarker", "cutpoint_logrank", "p", a.cut_logrank_p)
-    if a.optimal is not None:
-        add("biomarker", "optimal_cutpoint", "value", a.optimal.cutpoint)
-        add("biomarker", "optimal_cutpoint", "p_uncorrected", a.optimal.p_uncorrected)
-        add("biomarker", "optimal_cutpoint", "p_lausen_schumacher", a.optimal.p_lausen_schumacher)
-        add("biomarker", "optimal_cutpoint", "p_permutation", a.optimal.p_permutation)
-    if a.interaction is not None:
-        add("biomarker", "interaction", "p_lr", a.interaction.p_lr)
-    if a.optimism is not None:
-        for row in a.optimism.itertuples():
-            add("optimism_corrected", row.metric, "value", row.corrected, model=selected.model_name)
-    if a.deltas is not None:
-        for row in a.deltas.itertuples():
-            where = {"model": row.model, "horizon": row.horizon}
-            add("delta_test", row.measure, "lower", row.lower, **where)
-            add("delta_test", row.measure, "upper", row.upper, **where)
-            add("delta_test", row.measure, "p", row.p_value, **where)
-    frame = score_frame(rows)
-    return frame[np.isfinite(frame["value"])].reset_index(drop=True)
-
-
-def describe_params(params: dict[str, Any]) -> str:
-    """Hyperparameters as ``name=value`` text, floats to 4 significant digits."""
-    return ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items())
-    )

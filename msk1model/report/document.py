@@ -121,9 +121,11 @@ class Figure:
 
 @dataclass(frozen=True)
 class Text:
-    """Prose; a blank line starts a new paragraph."""
+    """Prose; a blank line starts a new paragraph. A ``warning`` is shown boxed, headed
+    "Warning", where a reader must not miss it (e.g. a test part too small to trust)."""
 
     text: str
+    warning: bool = False
 
 
 @dataclass(frozen=True)

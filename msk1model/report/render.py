@@ -72,6 +72,9 @@ thead th { border-bottom: 2px solid var(--ink); vertical-align: bottom; }
 tbody tr:nth-child(even) { background: var(--zebra); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .note { color: var(--muted); font-size: .8rem; margin: 0 0 1rem; }
+.warning { border-left: 4px solid #b8860b; background: #fdf6e3; padding: .4rem .9rem;
+  margin: .8rem 0; }
+.warning p { margin: .2rem 0; }
 figure { margin: 1.2rem 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: .88rem; margin-top: .3rem; }
@@ -174,7 +177,10 @@ def _block_html(block: Block) -> str:
     if isinstance(block, KeyValues):
         return f'<div class="keyvalues"><h3>{_e(block.title)}</h3>{_dl(block.items)}</div>'
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", block.text) if p.strip()]
-    return "\n".join(f"<p>{_e(p)}</p>" for p in paragraphs)
+    text = "\n".join(f"<p>{_e(p)}</p>" for p in paragraphs)
+    if block.warning:
+        return f'<div class="warning" role="note"><strong>Warning</strong>{text}</div>'
+    return text
 
 
 def _section_html(section: Section) -> str:

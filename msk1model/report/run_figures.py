@@ -19,12 +19,11 @@ from matplotlib.figure import Figure
 
 from msk1model.errors import Msk1ModelError
 from msk1model.evaluation import plots
-from msk1model.evaluation.calibration import integrated_calibration_index
 from msk1model.evaluation.horizons import clip_horizons
 from msk1model.evaluation.km import logrank_test
 from msk1model.evaluation.timedep import time_dependent_auc
 from msk1model.models import SurvivalModel
-from msk1model.report.figures import binned_calibration
+from msk1model.report.figures import smoothed_calibration
 from msk1model.scores import horizon_label
 
 __all__ = ["model_run_figures"]
@@ -63,17 +62,7 @@ def _attempt(out: dict[str, Figure], name: str, draw: Callable[[], Figure]) -> N
 
 
 def _calibration(y: np.ndarray, surv_h: np.ndarray, horizon: float) -> Figure:
-    ax = binned_calibration(y, surv_h, horizon, label="binned (Kaplan-Meier)")
-    smooth = integrated_calibration_index(y, surv_h, horizon)
-    order = np.argsort(smooth.predicted)
-    ax.plot(
-        smooth.predicted[order],
-        smooth.observed[order],
-        color="tab:red",
-        label=f"smoothed: ICI {smooth.ici:.3f}, E50 {smooth.e50:.3f}, E90 {smooth.e90:.3f}",
-        gid="calibration|smoothed",
-    )
-    ax.legend(loc="upper left", fontsize="small")
+    ax = smoothed_calibration(y, surv_h, horizon)
     ax.set_title(f"Calibration at {horizon:g} years (test set)")
     return ax.get_figure(root=True)  # type: ignore[return-value]
 

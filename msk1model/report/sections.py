@@ -15,10 +15,25 @@ import pandas as pd
 from msk1model.config import RunConfig, config_hash
 from msk1model.data.cohort import Cohort
 from msk1model.evaluation import plots
-from msk1model.report.analyses import Analyses, describe_params
-from msk1model.report.document import KeyValues, ReportDocument, Section, Table, Text
-from msk1model.report.figures import auc_figure, calibration_figures, figure, optimism_figure
-from msk1model.results import ModelOutcome, TrainedRun
+from msk1model.report.analyses import Analyses
+from msk1model.report.cohort_analyses import EPV_FLEXIBLE, EPV_MINIMUM, EventsPerParameter
+from msk1model.report.document import (
+    KeyValues,
+    ReportDocument,
+    Section,
+    Table,
+    Text,
+    format_number,
+    format_p,
+)
+from msk1model.report.figures import figure
+from msk1model.report.model_sections import (
+    added_value_section,
+    model_section,
+    performance_section,
+    small_test_warning,
+)
+from msk1model.results import TrainedRun
 
 __all__ = ["report_document"]
 
@@ -32,12 +47,13 @@ def report_document(
     outcomes, selected = trained.outcomes, trained.selected
     sections = [
         _data_section(config, cohort, a),
+        _characteristics_section(config, cohort, a),
         _biomarker_section(cohort, a),
         _cutpoint_section(config, cohort, a),
         _subgroup_section(config, a),
-        _model_section(outcomes, selected),
-        _performance_section(config, a, selected),
-        _added_value_section(a, selected),
+        model_section(outcomes, selected),
+        performance_section(config, a, selected),
+        added_value_section(a, selected),
     ]
     if a.notes:
         sections.append(Section("notes", "Notes", tuple(Text(n) for n in a.notes)))
@@ -81,6 +97,7 @@ def _data_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section:
         (
             KeyValues("Study data", facts),
             Table("Patient flow", cohort.flow_table()),
+            *_parts(config, a),
             Table(
                 "Missing values among analysed patients",
                 pd.DataFrame({"column": missing.index, "missing": missing.to_numpy()}),
@@ -90,6 +107,145 @@ def _data_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section:
         ),
         "TRIPOD+AI 5, 6, 13, 20; REMARK 2-4, 12",
     )
+
+
+def _parts(config: RunConfig, a: Analyses) -> list[Any]:
+    items: list[Any] = []
+    if a.parts is not None:
+        items.append(
+            Table(
+                "Patients and events in the training and test parts",
+                a.parts,
+                note="models are tuned and fitted on the training part and evaluated on the "
+                "test part; median follow-up by the reverse Kaplan-Meier method",
+            )
+        )
+    items += small_test_warning(config, a)
+    if a.epv is not None:
+        items += _epv(a.epv)
+    return items
+
+
+def _epv(epv: EventsPerParameter) -> list[Any]:
+    value = epv.value
+    items: list[Any] = [
+        KeyValues(
+            "Events per candidate predictor parameter (training part)",
+            {
+                "training events": str(epv.events),
+                "candidate parameters": f"{epv.parameters} ({', '.join(epv.columns)})",
+                "events per parameter": f"{value:.1f}",
+            },
+        )
+    ]
+    if value < EPV_MINIMUM:
+        items.append(
+            Text(
+                f"Only {value:.1f} events per candidate predictor parameter, below {EPV_MINIMUM}: "
+                "the fitted models are likely overfitted and their coefficients and calibration "
+                "unreliable. Use fewer candidate parameters (fewer covariates, no spline) or more "
+                "patients, and check the optimism-corrected estimates.",
+                warning=True,
+            )
+        )
+    elif value < EPV_FLEXIBLE:
+        items.append(
+            Text(
+                f"{value:.1f} events per candidate predictor parameter, below {EPV_FLEXIBLE}: "
+                "enough for an unpenalised Cox model by the usual rule of 10, but penalised and "
+                "boosted models tuned on these data may be poorly calibrated in new patients.",
+                warning=True,
+            )
+        )
+    return items
+
+
+def _characteristics_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section:
+    rule = config.report.cutpoint
+    if a.table_one is None:
+        text = "No characteristics by group (the pre-specified cut failed; see Notes)."
+        return Section("characteristics", "Patient characteristics", (Text(text),), "REMARK 12")
+    table = _wide_table_one(a.table_one)
+    caption = f"Characteristics of the analysed patients by {cohort.biomarker} group ({rule} cut)"
+    note = (
+        "n (%) of the patients with a value, or median [IQR]; p: Mann-Whitney U or Kruskal-"
+        "Wallis test (continuous), Pearson chi-square or Fisher's exact test (categories); "
+        "missing values are left out of the test"
+    )
+    return Section(
+        "characteristics",
+        f"Patient characteristics by {cohort.biomarker} group",
+        (Table(caption, table, note=note),),
+        "REMARK 12; TRIPOD+AI 20b",
+    )
+
+
+def _wide_table_one(tidy: pd.DataFrame) -> pd.DataFrame:
+    """One row per variable (and level), a column per group: ``n (%)`` or ``median [IQR]``."""
+    first = tidy[tidy["variable"] == tidy["variable"].iloc[0]].drop_duplicates("group")
+    sizes = dict(zip(first["group"], first["of"] + first["missing"], strict=True))
+    heads = {g: f"{g} (n={n})" for g, n in sizes.items()}
+    rows = []
+    for (variable, level), block in tidy.groupby(["variable", "level"], sort=False):
+        row = {"variable": variable, "level": level}
+        row["summary"] = "median [IQR]" if level == "" else "n (%)"
+        row.update({heads[r.group]: _cell(r) for r in block.itertuples()})
+        rows.append({**row, "p": block["p"].iloc[0], "test": block["test"].iloc[0]})
+        missing = block.set_index("group")["missing"]
+        if missing.any() and (level == "" or _last_level(tidy, variable, level)):
+            cells = {heads[g]: str(int(m)) for g, m in missing.items()}
+            rows.append({"variable": variable, "level": "missing", "summary": "n", **cells})
+    frame = pd.DataFrame(rows)
+    repeat = frame["variable"].eq(frame["variable"].shift())
+    frame.loc[repeat, ["variable", "test"]] = ""
+    frame.loc[repeat, "p"] = np.nan
+    return frame.fillna({"test": ""})
+
+
+def _last_level(tidy: pd.DataFrame, variable: str, level: str) -> bool:
+    return bool(tidy.loc[tidy["variable"] == variable, "level"].iloc[-1] == level)
+
+
+def _cell(row: Any) -> str:
+    if row.level == "":
+        return f"{_short(row.median)} [{_short(row.q1)}-{_short(row.q3)}]"
+    return f"{row.n} ({row.percent:.1f}%)"
+
+
+def _short(x: float) -> str:
+    """Three significant digits, trailing zeros kept, without scientific notation."""
+    return format_number(x, 0) if abs(x) >= 100 else f"{x:#.3g}".rstrip(".")
+
+
+def _median_text(median: float) -> str:
+    return "not reached" if np.isinf(median) else format_number(median, 2)
+
+
+def _ph_comment(ph: pd.DataFrame) -> Text:
+    rejected = ph[(ph["covariate"] != "global") & (ph["p"] < 0.05)]
+    overall = float(ph.loc[ph["covariate"] == "global", "p"].iloc[0])
+    if rejected.empty and overall >= 0.05:
+        return Text(
+            f"No evidence against proportional hazards (global {_p_text(overall)}): the "
+            "hazard ratios can be read as constant over follow-up."
+        )
+    named = ", ".join(f"{r.covariate} ({_p_text(r.p)})" for r in rejected.itertuples())
+    which = f"for {named} and " if named else ""
+    return Text(
+        f"The proportional-hazards assumption is doubtful {which}globally "
+        f"({_p_text(overall)}): the hazard ratios above are averages over follow-up, and "
+        "the effect of these covariates may grow or fade with time. Read them with care; a "
+        "model stratified on such a covariate, a time-varying coefficient, or hazard ratios "
+        "within a restricted window (e.g. the first 5 years, where early relapse happens) "
+        "would show how the effect changes.",
+        warning=True,
+    )
+
+
+def _p_text(p: float) -> str:
+    """``p = 0.012`` or ``p < 0.001``."""
+    text = format_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
 def _biomarker_section(cohort: Cohort, a: Analyses) -> Section:
@@ -121,6 +277,7 @@ def _biomarker_section(cohort: Cohort, a: Analyses) -> Section:
                 "Proportional-hazards test (scaled Schoenfeld residuals, rank of time)", a.ph_test
             )
         )
+        items.append(_ph_comment(a.ph_test))
     return Section(
         "biomarker",
         "The biomarker: distribution and hazard ratios",
@@ -143,7 +300,24 @@ def _cutpoint_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section
         )
         items.append(figure("km_prespecified", f"Kaplan-Meier by {cohort.biomarker} ({rule})", ax))
     if a.cut_km is not None:
-        items.append(Table(f"Kaplan-Meier estimates at {horizons} years by group", a.cut_km))
+        items.append(
+            Table(
+                f"Kaplan-Meier estimates at {horizons} years by group",
+                a.cut_km.assign(median=[_median_text(m) for m in a.cut_km["median"]]),
+                note="median: the group's median survival in years, 'not reached' while its "
+                "survival stays above 0.5",
+            )
+        )
+    if a.group_hr is not None:
+        covariates = ", ".join(cohort.covariates)
+        items.append(
+            Table(
+                f"Cox hazard ratio of the {cohort.biomarker} groups ({rule}), unadjusted and "
+                f"adjusted for {covariates}",
+                a.group_hr[["model", "comparison", "hr", "lower", "upper", "p", "n", "events"]],
+                note="hr below 1: the first group named has the lower hazard of the event",
+            )
+        )
     if a.optimal is not None:
         opt = a.optimal
         ci = a.optimal_ci
@@ -157,9 +331,9 @@ def _cutpoint_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section
                     else f"{ci.lower:.4g} to {ci.upper:.4g}",
                     "patients low / high": f"{opt.n_low} / {len(cohort.table) - opt.n_low}",
                     "standardised log-rank statistic": f"{opt.statistic:.3f}",
-                    "minimum p (uncorrected, misleading)": f"{opt.p_uncorrected:.3g}",
-                    "p corrected (Lausen-Schumacher)": f"{opt.p_lausen_schumacher:.3g}",
-                    "p corrected (permutation)": f"{opt.p_permutation:.3g}",
+                    "minimum p (uncorrected, misleading)": format_p(opt.p_uncorrected),
+                    "p corrected (Lausen-Schumacher)": format_p(opt.p_lausen_schumacher),
+                    "p corrected (permutation)": format_p(opt.p_permutation),
                 },
             )
         )
@@ -201,135 +375,10 @@ def _subgroup_section(config: RunConfig, a: Analyses) -> Section:
             f"{it.events} events)",
             {
                 "log HR difference per SD": f"{it.coef:.3f} (SE {it.se:.3f})",
-                "Wald p": f"{it.p_wald:.3g}",
+                "Wald p": format_p(it.p_wald),
                 "likelihood-ratio chi-square (1 df)": f"{it.lr_statistic:.3f}",
-                "likelihood-ratio p": f"{it.p_lr:.3g}",
+                "likelihood-ratio p": format_p(it.p_lr),
             },
         ),
     )
     return Section("subgroups", f"Subgroups by {column}", items, "REMARK 17; TRIPOD+AI 23a")
-
-
-def _model_section(outcomes: tuple[ModelOutcome, ...], selected: ModelOutcome) -> Section:
-    specs = pd.DataFrame(
-        [
-            {
-                "model": o.model_name,
-                "kind": o.kind,
-                "features": o.feature_set,
-                "hyperparameters": describe_params(o.best_params),
-                "selected": "yes" if o is selected else "",
-            }
-            for o in outcomes
-        ]
-    )
-    items: list[Any] = [Table("Models fitted (hyperparameters tuned by cross-validation)", specs)]
-    model = selected.model
-    coef = getattr(model, "coef_", None)
-    if coef is not None and len(coef) == len(model.design_columns):
-        per_unit = np.asarray(coef) / model.preprocessor_.scales_
-        items.append(
-            Table(
-                f"Selected model ({selected.model_name}): coefficients per unit of each column",
-                pd.DataFrame(
-                    {
-                        "column": model.design_columns,
-                        "log_hr": per_unit,
-                        "hr": np.exp(per_unit),
-                        "mean": model.preprocessor_.means_,
-                    }
-                ),
-                note="The linear predictor is sum(log_hr * (x - mean)); missing x take the "
-                "training median.",
-            )
-        )
-    if model.baseline_ is not None:
-        times = np.array(sorted({1.0, 3.0, 5.0, 10.0}))
-        base = np.exp(-model.baseline_.cumulative_hazard(np.zeros(1), times))[0]
-        items.append(
-            Table(
-                "Baseline survival S0(t) (a patient at the training means)",
-                pd.DataFrame({"years": times, "baseline_survival": base}),
-            )
-        )
-    return Section("models", "Model specification", tuple(items), "TRIPOD+AI 10, 15")
-
-
-def _performance_section(config: RunConfig, a: Analyses, selected: ModelOutcome) -> Section:
-    items: list[Any] = []
-    if a.intervals is not None:
-        items.append(
-            Table(
-                f"Test-set performance with bootstrap 95% CIs ({config.report.n_bootstrap} "
-                "replicates of the test patients)",
-                a.intervals[["model", "feature_set", "metric", "estimate", "lower", "upper"]],
-            )
-        )
-        headline = a.intervals[a.intervals["metric"].isin(["harrell_c", "uno_c"])]
-        frame = headline.assign(model=headline["model"] + " " + headline["feature_set"])
-        items.append(
-            figure(
-                "metrics",
-                "Concordance with 95% CIs",
-                plots.metrics_ci_plot(frame[["metric", "estimate", "lower", "upper", "model"]]),
-            )
-        )
-    if a.optimism is not None:
-        items.append(
-            Table(
-                f"Optimism-corrected performance of the selected model ({selected.model_name}, "
-                "Harrell's bootstrap on the training part, hyperparameters fixed)",
-                a.optimism,
-            )
-        )
-        items.append(optimism_figure(a, selected))
-    if a.test_set is not None:
-        items.extend(calibration_figures(a, selected))
-        items.append(auc_figure(a, selected))
-    return Section(
-        "performance", "Discrimination and calibration", tuple(items), "TRIPOD+AI 12, 16, 23"
-    )
-
-
-def _added_value_section(a: Analyses, selected: ModelOutcome) -> Section:
-    items: list[Any] = []
-    if a.lrt is not None:
-        items.append(
-            KeyValues(
-                "Likelihood-ratio test of nested Cox models (all analysed patients)",
-                {
-                    "chi-square": f"{a.lrt.statistic:.3f} on {a.lrt.df} df",
-                    "p": f"{a.lrt.p_value:.3g}",
-                    "patients / events": f"{a.lrt.n} / {a.lrt.n_events}",
-                },
-            )
-        )
-    if a.deltas is not None and len(a.deltas):
-        items.append(
-            Table(
-                "Added value on the test set: biomarker model minus clinical model (paired "
-                "bootstrap)",
-                a.deltas[
-                    [
-                        "model",
-                        "metric",
-                        "baseline",
-                        "estimate",
-                        "delta",
-                        "lower",
-                        "upper",
-                        "p_value",
-                    ]
-                ],
-            )
-        )
-    if a.decision is not None:
-        items.append(
-            figure("decision_curve", "Decision curve", plots.decision_curve_plot(a.decision))
-        )
-    return Section(
-        "added-value",
-        "Added value over the clinical model",
-        tuple(items),
-        "TRIPOD+AI 23b; REMARK 16",
-    )

@@ -108,6 +108,8 @@ def _encode_block(block: Block) -> dict[str, Any]:
         }
     if isinstance(block, KeyValues):
         return {"type": "keyvalues", "title": block.title, "items": list(block.items.items())}
+    if block.warning:
+        return {"type": "text", "text": block.text, "warning": True}
     return {"type": "text", "text": block.text}
 
 
@@ -123,7 +125,7 @@ def _decode_block(spec: dict[str, Any], root: Path) -> Block:
     if kind == "keyvalues":
         return KeyValues(spec["title"], dict(spec["items"]))
     if kind == "text":
-        return Text(spec["text"])
+        return Text(spec["text"], warning=spec.get("warning") is True)
     raise ExportError(
         f"document.json blocks must be of type table, figure, keyvalues or text, but found "
         f"{kind!r}. Fix: write the report again with this msk1model"

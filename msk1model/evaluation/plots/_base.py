@@ -59,7 +59,8 @@ def _check_interval(
 
 
 def _format_p(p: float) -> str:
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+    """``p = 0.012`` or, as journals print it, ``p < 0.001``."""
+    return f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"
 
 
 def save_png(fig_or_ax: Figure | SubFigure | Axes, path: str | Path, dpi: int = 120) -> Path:

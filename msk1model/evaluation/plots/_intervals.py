@@ -58,7 +58,7 @@ def forest_plot(frame: pd.DataFrame, *, ax: Axes | None = None, ref: float = 1.0
     p = f["p"].to_numpy(float) if "p" in f else np.full(len(f), np.nan)
     for i, row in f.iterrows():
         text = f"{row['hr']:.2f} ({row['lower']:.2f}-{row['upper']:.2f})"
-        text += "" if np.isnan(p[i]) else f"  p = {_format_p(p[i])}"
+        text += "" if np.isnan(p[i]) else f"  {_format_p(p[i])}"
         ax.text(
             1.03,
             y[i],

@@ -154,7 +154,7 @@ def km_plot(
     ax.set(xlabel="Years", ylabel="Survival probability", xticks=at)
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     if p_value is not None:
-        ax.text(0.03, 0.05, f"log-rank p = {_format_p(p_value)}", transform=ax.transAxes)
+        ax.text(0.03, 0.05, f"log-rank {_format_p(p_value)}", transform=ax.transAxes)
     if title is not None:
         ax.set_title(title)
     return ax
