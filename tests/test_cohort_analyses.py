@@ -5,22 +5,41 @@ lifelines and the run's own MLflow metrics."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 from scipy import stats
 
 from msk1model.config import RunConfig
-from msk1model.report import KeyValues, ReportDocument, Section, Table, Text, read_report
+from msk1model.report import (
+    Figure,
+    KeyValues,
+    ReportDocument,
+    Section,
+    Table,
+    Text,
+    read_report,
+    write_report,
+)
 from msk1model.report.analyses import Analyses
 from msk1model.report.model_sections import small_test_warning
 from msk1model.report.sections import _ph_comment
 from msk1model.results import RunResult
 
 from .conftest import TinyRun
+from .test_report import _chromium, _console_lines, _count_colour, needs_chromium
+
+#: The warning box's fill (report CSS #fdf6e3) and matplotlib's tab:red of the smoothed curve.
+WARNING_FILL = (0xFD, 0xF6, 0xE3)
+SMOOTH_RED = (0xD6, 0x27, 0x28)
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +191,49 @@ def test_the_ph_comment_names_what_the_test_rejects() -> None:
     assert not fine.warning and "No evidence against proportional hazards (global p = 0.500)" in (
         fine.text
     )
+
+
+@needs_chromium
+def test_chromium_shows_the_new_sections_their_warnings_and_calibration_panels(
+    document: ReportDocument, tmp_path: Path
+) -> None:
+    """A screenshot of the reviewer sections: the warning boxes and the smoothed curves drawn."""
+    shown = ("data", "characteristics", "performance")
+    parts = dataclasses.replace(document, sections=[_section(document, s) for s in shown])
+    quiet = dataclasses.replace(
+        parts,
+        sections=[
+            dataclasses.replace(
+                s,
+                items=[
+                    Text(b.text) if isinstance(b, Text) else b
+                    for b in s.items
+                    if not isinstance(b, Figure) or not b.name.startswith("calibration_")
+                ],
+            )
+            for s in parts.sections
+        ],
+    )
+    counts = {}
+    for name, doc in (("sections", parts), ("control", quiet)):
+        page = write_report(doc, tmp_path / name)
+        dom = _chromium(page, tmp_path, "--dump-dom").stdout
+        assert 'data-figures="ok"' in dom
+        shot = tmp_path / f"{name}.png"
+        window = ["--hide-scrollbars", "--force-device-scale-factor=1", "--window-size=1100,9000"]
+        assert _console_lines(_chromium(page, tmp_path, *window, f"--screenshot={shot}")) == []
+        if os.environ.get("MSK1MODEL_SCREENSHOT_DIR"):
+            keep = Path(os.environ["MSK1MODEL_SCREENSHOT_DIR"])
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, keep / f"report_{name}.png")
+        with Image.open(shot) as image:
+            pixels = np.asarray(image.convert("RGB")).astype(int)
+        counts[name] = (_count_colour(pixels, WARNING_FILL, 2), _count_colour(pixels, SMOOTH_RED))
+        if name == "sections":
+            assert '<section id="characteristics">' in dom
+            assert dom.count('<div class="warning" role="note">') == 3  # test part, EPV, twice
+            assert '<figure id="calibration_3y">' in dom and '<figure id="calibration_5y">' in dom
+    print("warning-box and smoothed-curve pixels (sections, control):", counts)
+    (box, red), (box_control, red_control) = counts["sections"], counts["control"]
+    assert box > 3 * 40_000 and box_control == 0, counts  # three boxes of ~900 x 60 px
+    assert red - red_control > 4 * 2 * 200, counts  # a curve in each of 4 panels, 2 horizons
