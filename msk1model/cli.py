@@ -51,6 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(train)
 
+    tune = verbs.add_parser(
+        "tune",
+        help="show a config's Optuna studies, or join them as a worker (--worker)",
+        description="Without --worker: print each study of the config (model, feature set, "
+        "study name, trials finished of planned, running, pruned, best value) and the storage "
+        "to open in optuna-dashboard. With --worker: run trials in each study, in the config's "
+        "order, until its budget is finished or taken by running trials, then exit; start as "
+        "many workers as you like, on this machine (journal file) or others (a database in "
+        "tuning.storage), next to `msk1model train`, which waits for them and logs every trial.",
+    )
+    _add_config_args(tune)
+    tune.add_argument("--worker", action="store_true", help="join the studies and run trials")
+
     check = verbs.add_parser(
         "check",
         help="validate a config and its cohort without training",
@@ -187,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "train":
         return _train(args.config, args.overrides)
+    if args.verb == "tune":
+        return _tune(args.config, args.overrides, worker=args.worker)
     if args.verb == "check":
         return _check(args.config, args.overrides)
     if args.verb == "data":
@@ -298,6 +313,31 @@ def _mlflow_uri() -> str:
     import mlflow
 
     return str(mlflow.get_tracking_uri())
+
+
+def _tune(config_path: str, overrides: Sequence[str], *, worker: bool) -> int:
+    from msk1model.config import load_config
+    from msk1model.study_runs import study_status, work
+
+    config = load_config(config_path, overrides)
+    console = Console()
+    if worker:
+        err = Console(stderr=True)
+        ran = work(config, progress=lambda message: err.print(message, highlight=False))
+        console.print(f"worker done: {ran} trial(s) run in this process")
+    storage, studies = study_status(config)
+    table = Table(box=box.SIMPLE_HEAD, title=f"Optuna studies in {storage}", title_justify="left")
+    for column in ("model", "features", "finished", "running", "pruned", "best"):
+        table.add_column(column, justify="left" if column in ("model", "features") else "right")
+    for s in studies:
+        best = "" if s.best is None else f"{s.best:.4f}"
+        table.add_row(
+            s.model, s.feature_set, f"{s.finished}/{s.planned}", str(s.running), str(s.pruned), best
+        )
+    console.print(table)
+    for s in studies:
+        console.print(f"{s.model} | {s.feature_set}: study {s.name}", highlight=False)
+    return 0
 
 
 def _check(config_path: str, overrides: Sequence[str]) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "NumericalWarning",
     "OutcomeError",
     "ScorecardWarning",
+    "StudyError",
     "TrackingError",
 ]
 
@@ -67,6 +68,10 @@ class TrackingError(Msk1ModelError, RuntimeError):
 
 class ExportError(Msk1ModelError, RuntimeError):
     """An exported predictor could not be written, registered or loaded."""
+
+
+class StudyError(Msk1ModelError, RuntimeError):
+    """An Optuna study cannot be opened or resumed (storage unreachable, changed search space)."""
 
 
 class Msk1ModelWarning(UserWarning):

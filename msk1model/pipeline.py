@@ -45,6 +45,7 @@ from msk1model.results import (
 )
 from msk1model.scores import BIOMARKER_FEATURE_SET, headline_scores
 from msk1model.splitting import Split, make_split
+from msk1model.studies import study_name
 from msk1model.tuning import tune
 
 __all__ = ["Progress", "design_spec", "planned_steps", "run"]
@@ -178,11 +179,12 @@ def _fit_one(
             tau=tau,
             seed=config.seed,
             design=design,
-            callbacks=[
-                *tracking.trial_logger(config.tracking.log_trials),
-                lambda s, t: notify(1, f"{label}: trial {t.number + 1}{_best(s)}"),
-            ],
+            callbacks=[lambda s, t: notify(1, f"{label}: trial {t.number + 1}{_best(s)}")],
+            study_name=model_study_name(config, cohort, split, name, feature_set),
         )
+        tracking.tag_study(result.study_name, result.storage)
+        if config.tracking.log_trials:
+            tracking.log_trials(result.frozen)
         with interrupts.compute():
             model = make_model(
                 model_cfg.kind,
@@ -222,6 +224,19 @@ def _fit_one(
         notify(1, f"{label}: final fit")
     return ModelOutcome(
         name, model_cfg.kind, feature_set, run_id, result.best_params, scores, model
+    )
+
+
+def model_study_name(
+    config: RunConfig, cohort: Cohort, split: Split, model: str, feature_set: str
+) -> str:
+    """The Optuna study of one model and feature set (the same from ``train`` and workers)."""
+    return study_name(
+        config.experiment,
+        model,
+        feature_set,
+        data_fingerprint=cohort.fingerprint,
+        folds=[(split.train[fit], split.train[validate]) for fit, validate in split.folds],
     )
 
 

@@ -23,7 +23,7 @@ import platform
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -66,13 +66,14 @@ __all__ = [
     "log_model_result",
     "log_parent_metrics",
     "log_report",
+    "log_trials",
     "mlflow_metrics",
     "parent_run",
     "parent_scores",
     "provenance_tags",
     "resolve_tracking_uri",
     "setup_experiment",
-    "trial_logger",
+    "tag_study",
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -397,6 +398,11 @@ def log_model_result(
     mlflow.log_artifacts(str(model_dir), "model_state")
 
 
+def tag_study(study_name: str, storage: str) -> None:
+    """Tag the active run with its Optuna study, so ``optuna-dashboard STORAGE`` finds it."""
+    mlflow.set_tags({"optuna.study_name": study_name, "optuna.storage": storage})
+
+
 def set_run_note(text: str) -> None:
     """The active run's note (its overview in the MLflow UI), Markdown."""
     mlflow.set_tag("mlflow.note.content", text)
@@ -434,50 +440,50 @@ def log_parent_metrics(scores: pd.DataFrame) -> None:
     mlflow.log_metrics(mlflow_metrics(scores, run="train"))
 
 
-def trial_logger(enabled: bool) -> list[Any]:
-    """Optuna callbacks that log each trial as a nested run of the active (model) run."""
-    if not enabled:
-        return []
+def log_trials(trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+    """Log the finished trials of a study as nested runs of the active (model) run.
 
-    def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        parent = mlflow.active_run()
-        if parent is None:
-            raise TrackingError("trials are logged as nested runs, but no MLflow run is active")
-        client = MlflowClient()
-        run = client.create_run(  # timed by Optuna: the UI's durations and timeline are real
-            parent.info.experiment_id,
-            start_time=_millis(trial.datetime_start),
-            tags={
-                "mlflow.parentRunId": parent.info.run_id,
-                "mlflow.runName": f"trial-{trial.number:03d}",
-                "msk1model.role": "trial",
-                "optuna.state": trial.state.name,
-            },
-            run_name=f"trial-{trial.number:03d}",
+    Each run is timed by Optuna (the UI's durations and timeline are real, whichever process
+    ran the trial) and holds the trial's hyperparameters (``hp.<name>``), its state (tag
+    ``optuna.state``: COMPLETE, PRUNED or FAIL), its objective, its per-fold scores as steps of
+    ``cv/<metric>_fold`` and their mean, and a failed trial's error.
+    """
+    parent = mlflow.active_run()
+    if parent is None:
+        raise TrackingError("trials are logged as nested runs, but no MLflow run is active")
+    client = MlflowClient()
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.state.is_finished():
+            _log_trial(client, parent.info, trial)
+
+
+def _log_trial(client: MlflowClient, parent: Any, trial: optuna.trial.FrozenTrial) -> None:
+    run = client.create_run(
+        parent.experiment_id,
+        start_time=_millis(trial.datetime_start),
+        tags={
+            "mlflow.parentRunId": parent.run_id,
+            "mlflow.runName": f"trial-{trial.number:03d}",
+            "msk1model.role": "trial",
+            "optuna.state": trial.state.name,
+            "optuna.trial_number": str(trial.number),
+        },
+        run_name=f"trial-{trial.number:03d}",
+    )
+    run_id, failed = run.info.run_id, True
+    try:
+        client.log_batch(
+            run_id,
+            params=[Param(f"hp.{k}", str(v)) for k, v in trial.params.items()],
+            metrics=_trial_metrics(trial),
         )
-        run_id, failed = run.info.run_id, True
-        try:
-            client.log_batch(
-                run_id,
-                params=[Param(f"hp.{k}", str(v)) for k, v in trial.params.items()],
-            )
-            if trial.value is not None and trial.state == optuna.trial.TrialState.COMPLETE:
-                now = _millis(trial.datetime_complete)
-                client.log_batch(
-                    run_id,
-                    metrics=[Metric(k, v, now, 0) for k, v in _trial_metrics(trial).items()],
-                )
-            elif "error" in trial.user_attrs:
-                client.set_tag(run_id, "msk1model.error", str(trial.user_attrs["error"])[:5000])
-            failed = False
-        finally:
-            client.set_terminated(
-                run_id,
-                "FAILED" if failed else "FINISHED",
-                end_time=_millis(trial.datetime_complete),
-            )
-
-    return [log_trial]
+        if "error" in trial.user_attrs:
+            client.set_tag(run_id, "msk1model.error", str(trial.user_attrs["error"])[:5000])
+        failed = False
+    finally:
+        client.set_terminated(
+            run_id, "FAILED" if failed else "FINISHED", end_time=_millis(trial.datetime_complete)
+        )
 
 
 def _millis(moment: datetime.datetime | None) -> int:
@@ -485,16 +491,24 @@ def _millis(moment: datetime.datetime | None) -> int:
     return int((moment or datetime.datetime.now()).timestamp() * 1000)
 
 
-def _trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
-    rows: list[dict[str, Any]] = [
-        {"stage": "tuning", "metric": "objective", "value": float(trial.value or 0.0)}
-    ]
+def _trial_metrics(trial: optuna.trial.FrozenTrial) -> list[Metric]:
+    """The objective (complete trials), each fold's score as a step and the folds' mean."""
+    now = _millis(trial.datetime_complete)
+    rows: list[dict[str, Any]] = []
+    if trial.value is not None and trial.state == optuna.trial.TrialState.COMPLETE:
+        rows.append({"stage": "tuning", "metric": "objective", "value": float(trial.value)})
+    folds: dict[str, list[float]] = {}
     for name in CV_METRICS:
-        folds = trial.user_attrs.get(f"fold_{name}", [])
-        if folds:
-            mean = float(sum(folds) / len(folds))
+        folds[name] = list(trial.user_attrs.get(f"fold_{name}", []))
+        if folds[name]:
+            mean = float(sum(folds[name]) / len(folds[name]))
             rows.append({"stage": "cv", "metric": name, "statistic": "mean", "value": mean})
-    return mlflow_metrics(score_frame(rows), run="model")
+    metrics = [
+        Metric(k, v, now, 0) for k, v in mlflow_metrics(score_frame(rows), run="model").items()
+    ]
+    for name, values in folds.items():
+        metrics += [Metric(f"cv/{name}_fold", float(v), now, k) for k, v in enumerate(values)]
+    return metrics
 
 
 def runs_in_state(experiment_id: str, state: str) -> list[str]:

@@ -1,12 +1,15 @@
 """Optuna tuning of one model on the CV folds of the training part.
 
 The objective of a trial is the mean over folds of the configured metric (Harrell's or Uno's C) of
-the model fitted on the other folds. The test part is never seen here. Every fold score is kept on
-the trial (``user_attrs``) so that the best trial's mean and SD can be reported.
+the model fitted on the other folds; after each fold the running mean is reported, so a pruner
+can stop a hopeless trial early. The test part is never seen here. Every fold score is kept on
+the trial (``user_attrs``) so that the best trial's mean and SD can be reported. Studies persist
+and are shared between processes (:mod:`msk1model.studies`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,8 +27,23 @@ from msk1model.errors import ModelError, Msk1ModelError
 from msk1model.evaluation import harrell_c, uno_c
 from msk1model.models import DesignSpec, SurvivalModel, make_model
 from msk1model.scores import CV_METRICS, score_frame
+from msk1model.studies import (
+    StudySpec,
+    describe_storage,
+    finished_trials,
+    open_storage,
+    open_study,
+    run_budget,
+)
 
-__all__ = ["CVScores", "TuningResult", "cross_validate", "suggest_params", "tune"]
+__all__ = [
+    "CVScores",
+    "TuningResult",
+    "cross_validate",
+    "run_study",
+    "suggest_params",
+    "tune",
+]
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -58,16 +76,25 @@ class TuningResult:
     best_params: dict[str, Any]
     cv: CVScores
     n_trials: int
+    """Finished trials: complete, pruned, or failed by the model."""
     n_failed: int
+    """Failed trials: by the model, or by a worker that died (then tried again)."""
+    n_pruned: int
     trials: pd.DataFrame
+    study_name: str
+    storage: str
+    """Where the study lives, as ``optuna-dashboard`` takes it (any password hidden)."""
+    frozen: tuple[optuna.trial.FrozenTrial, ...] = ()
+    """Every trial of the study, from whichever process ran it."""
 
     def table(self) -> pd.DataFrame:
         """Score rows: the best trial's ``cv`` mean and SD, and the study's size (stage
-        ``tuning``: ``n_trials``, ``n_failed_trials``)."""
+        ``tuning``: ``n_trials``, ``n_failed_trials``, ``n_pruned_trials``)."""
         size = score_frame(
             [
                 {"stage": "tuning", "metric": "n_trials", "value": float(self.n_trials)},
                 {"stage": "tuning", "metric": "n_failed_trials", "value": float(self.n_failed)},
+                {"stage": "tuning", "metric": "n_pruned_trials", "value": float(self.n_pruned)},
             ]
         )
         return pd.concat([self.cv.table(), size], ignore_index=True)
@@ -115,60 +142,152 @@ def tune(
     seed: int,
     design: DesignSpec | None = None,
     callbacks: Sequence[TrialCallback] = (),
+    study_name: str | None = None,
 ) -> TuningResult:
-    """Run an Optuna study (seeded sampler, in-memory storage) and return the best trial.
+    """Run (or resume, or join) the Optuna study of one model and return its best trial.
 
     Each trial cross-validates ``model.kind`` on ``features`` of ``X`` (the training part, with
-    outcome ``y``) over ``folds``; its value is the mean of ``tuning.metric`` over the folds.
+    outcome ``y``) over ``folds``, reporting the running mean of ``tuning.metric`` after each
+    fold so the pruner can stop it; its value is the mean over the folds. The study is
+    ``study_name`` in ``tuning.storage`` (see :mod:`msk1model.studies`; None names it after the
+    data and folds); trials already finished there count against the budget, and this process
+    waits for trials other processes are running.
     """
+    study, _ = run_study(
+        model, X, y, folds, features=features, tuning=tuning, tau=tau, seed=seed, design=design,
+        callbacks=callbacks, study_name=study_name, wait=True,
+    )  # fmt: skip
+    return _result(study, describe_storage(tuning))
+
+
+def run_study(
+    model: ModelConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: Folds,
+    *,
+    features: list[str],
+    tuning: TuningConfig,
+    tau: float,
+    seed: int,
+    design: DesignSpec | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+    study_name: str | None = None,
+    wait: bool = True,
+) -> tuple[optuna.Study, int]:
+    """The study of :func:`tune` after this process's share of its budget, and that share (the
+    number of trials run here). Without ``wait`` it returns as soon as the budget is finished or
+    taken by running trials (a worker's way out)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler: optuna.samplers.BaseSampler = (
-        optuna.samplers.TPESampler(seed=seed)
-        if tuning.sampler == "tpe"
-        else optuna.samplers.RandomSampler(seed=seed)
+    spec = StudySpec.of(
+        model,
+        features=features,
+        metric=tuning.metric,
+        direction="maximize",
+        design=(design or DesignSpec()).to_state(),
     )
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = suggest_params(trial, model)
-        try:
-            with interrupts.compute(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # per-fold convergence chatter; failures are caught
-                estimator = make_model(
-                    model.kind, params, features=features, design=design, random_state=seed
-                )
-                scores = cross_validate(estimator, X, y, folds, tau=tau)
-        except Msk1ModelError as exc:
-            trial.set_user_attr("error", str(exc))
-            return math.nan  # Optuna records the trial as failed and goes on
-        for name in CV_METRICS:
-            trial.set_user_attr(f"fold_{name}", list(getattr(scores, name)))
-        trial.set_user_attr("params", params)
-        return float(np.mean(getattr(scores, tuning.metric)))
-
+    storage = open_storage(tuning)
+    name = study_name or f"tune.{model.kind}.{_data_digest(X, y, folds)}"
+    study = open_study(name, spec, storage=storage, sampler=_sampler(tuning, seed),
+                       pruner=_pruner(tuning))  # fmt: skip
+    objective = _objective(model, X, y, folds, features=features, design=design, tuning=tuning,
+                           tau=tau, seed=seed)  # fmt: skip
     n_trials = model.n_trials or tuning.n_trials
     if not model.search_space:
         n_trials = 1  # nothing to tune: one CV of the fixed parameters
-    study.optimize(
-        objective, n_trials=n_trials, timeout=tuning.timeout_s, callbacks=list(callbacks)
+    ran = run_budget(
+        study,
+        objective,
+        n_trials=n_trials,
+        storage=storage,
+        timeout_s=tuning.timeout_s,
+        callbacks=callbacks,
+        wait=wait,
     )
-    return _result(study)
+    return study, ran
 
 
-def _result(study: optuna.Study) -> TuningResult:
-    complete = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+def _sampler(tuning: TuningConfig, seed: int) -> optuna.samplers.BaseSampler:
+    if tuning.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _pruner(tuning: TuningConfig) -> optuna.pruners.BasePruner:
+    """Median: a trial whose running fold mean falls below the median of earlier trials at the
+    same fold is stopped, once 5 trials have finished; ``none`` never stops one."""
+    if tuning.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+
+
+def _objective(
+    model: ModelConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: Folds,
+    *,
+    features: list[str],
+    design: DesignSpec | None,
+    tuning: TuningConfig,
+    tau: float,
+    seed: int,
+) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest_params(trial, model)
+        trial.set_user_attr("params", params)
+        scores: dict[str, list[float]] = {name: [] for name in CV_METRICS}
+        for step, fold in enumerate(folds):
+            try:  # a signal may stop the fit at once; the storage is written outside it
+                with interrupts.compute(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # convergence chatter; failures are caught
+                    estimator = make_model(
+                        model.kind, params, features=features, design=design, random_state=seed
+                    )
+                    fold_scores = cross_validate(estimator, X, y, [fold], tau=tau)
+            except Msk1ModelError as exc:
+                trial.set_user_attr("error", str(exc))
+                return math.nan  # Optuna records the trial as failed and goes on
+            for name in CV_METRICS:
+                scores[name] += getattr(fold_scores, name)
+                trial.set_user_attr(f"fold_{name}", scores[name])
+            trial.report(float(np.mean(scores[tuning.metric])), step)
+            if step < len(folds) - 1 and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {step + 1} of {len(folds)}")
+        return float(np.mean(scores[tuning.metric]))
+
+    return objective
+
+
+def _data_digest(X: pd.DataFrame, y: np.ndarray, folds: Folds) -> str:
+    digest = hashlib.sha256(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    for fit, validate in folds:
+        digest.update(np.asarray(fit, dtype=np.int64).tobytes() + b"|")
+        digest.update(np.asarray(validate, dtype=np.int64).tobytes() + b"/")
+    return digest.hexdigest()[:12]
+
+
+def _result(study: optuna.Study, storage: str) -> TuningResult:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
-        errors = {t.user_attrs.get("error", "unknown error") for t in study.trials}
+        errors = {t.user_attrs.get("error", "unknown error") for t in trials}
         raise ModelError(f"every tuning trial failed; errors: {sorted(errors)[:3]}")
     best = study.best_trial
     cv = CVScores(
         harrell_c=tuple(best.user_attrs["fold_harrell_c"]),
         uno_c=tuple(best.user_attrs["fold_uno_c"]),
     )
+    finished = finished_trials(study)
     return TuningResult(
         best_params=dict(best.user_attrs["params"]),
         cv=cv,
-        n_trials=len(study.trials),
-        n_failed=len(study.trials) - len(complete),
+        n_trials=finished,
+        n_failed=sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL),
+        n_pruned=sum(1 for t in trials if t.state == optuna.trial.TrialState.PRUNED),
         trials=study.trials_dataframe(attrs=("number", "value", "params", "state", "duration")),
+        study_name=study.study_name,
+        storage=storage,
+        frozen=tuple(trials),
     )

@@ -29,7 +29,7 @@ def test_tuning_searches_the_space_and_reports_best_trial(synthetic) -> None:
         y[train],
         split.folds,
         features=FEATURES,
-        tuning=TuningConfig(n_trials=4),
+        tuning=TuningConfig(n_trials=4, storage="memory"),
         tau=5.0,
         seed=3,
     )
@@ -57,7 +57,7 @@ def test_fixed_parameters_run_one_cv(synthetic) -> None:
         y[split.train],
         split.folds,
         features=FEATURES,
-        tuning=TuningConfig(n_trials=50),
+        tuning=TuningConfig(n_trials=50, storage="memory"),
         tau=5.0,
         seed=0,
     )

@@ -269,7 +269,44 @@ class TuningConfig(_Strict):
     metric: CVMetric = Field(
         "harrell_c", description="the CV metric a trial maximises (msk1model.scores.CV_METRICS)"
     )
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0, description="seconds this process tunes each model")
+    storage: str | None = Field(
+        None,
+        description="Optuna storage of the studies: a journal file (default optuna.journal in "
+        "the working folder; several processes on one machine), a database URL "
+        "(postgresql://user@host/db for workers on several machines, sqlite:///file.db), or "
+        "'memory' (kept by no one: nothing resumes)",
+    )
+    pruner: Literal["median", "none"] = Field(
+        "median", description="stops a trial whose running fold mean is below the median"
+    )
+    heartbeat_s: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="database storages: a trial with no heartbeat for twice this long is failed "
+        "and retried",
+    )
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if value is None or value == "memory" or "://" not in value:
+            if value is not None and not value.strip():
+                raise ValueError("storage must be a journal file path, a database URL or 'memory'")
+            return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(value).get_dialect()
+        except (ArgumentError, NoSuchModuleError):
+            raise ValueError(
+                "storage must be a journal file path, 'memory' or a database URL such as "
+                "postgresql://user@host:5432/optuna, but it is a URL SQLAlchemy cannot read "
+                "(an unknown database or a malformed URL)"
+            ) from None
+        return value
 
 
 class EvaluationConfig(_Strict):
