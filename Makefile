@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup chromium train test test-slow lint ui clean
+.PHONY: setup chromium postgres train test test-slow lint ui clean
 
 setup: $(STAMP)
 
@@ -36,7 +36,19 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+# PostgreSQL serves the multi-worker Optuna tests in tests/test_workers.py (each run starts its own
+# throwaway server). Installed from the Debian archive when running as root; else those skip.
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing postgresql (apt-get) for the multi-worker tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "note: PostgreSQL is missing and cannot be installed here (needs root and apt-get);" \
+			"the multi-worker tests on PostgreSQL will be skipped. Install it: apt-get install postgresql"; \
+	fi
+
+test-slow: $(STAMP) chromium postgres
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -192,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[bold red]interrupted:[/] {exc}; the open MLflow runs ended as FAILED")
         return exc.exit_code
     except Msk1ModelError as exc:
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        console.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
+        )
         return EXIT_ERROR
     return late if late is not None else code  # a signal after the last safe point
 
@@ -326,7 +329,8 @@ def _tune(config_path: str, overrides: Sequence[str], *, worker: bool) -> int:
         ran = work(config, progress=lambda message: err.print(message, highlight=False))
         console.print(f"worker done: {ran} trial(s) run in this process")
     storage, studies = study_status(config)
-    table = Table(box=box.SIMPLE_HEAD, title=f"Optuna studies in {storage}", title_justify="left")
+    console.print(f"Optuna studies in {storage}", highlight=False, soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD)
     for column in ("model", "features", "finished", "running", "pruned", "best"):
         table.add_column(column, justify="left" if column in ("model", "features") else "right")
     for s in studies:

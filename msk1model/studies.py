@@ -57,6 +57,7 @@ DEFAULT_JOURNAL = "optuna.journal"
 _SPEC_ATTR = "msk1model.spec"
 _WORKER_ATTR = "msk1model.worker"
 _POLL_S = 0.5
+_CREATE_ATTEMPTS = 5
 Direction = Literal["maximize", "minimize"]
 
 
@@ -115,18 +116,11 @@ def open_storage(tuning: TuningConfig) -> BaseStorage | None:
     if storage == "memory":
         return None
     if storage is None or "://" not in storage:
-        path = Path(storage or DEFAULT_JOURNAL)
+        path = Path(storage or DEFAULT_JOURNAL).resolve()  # the process may change directory
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat
-            return RDBStorage(
-                storage,
-                heartbeat_interval=tuning.heartbeat_s,
-                grace_period=2 * tuning.heartbeat_s,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
+        return _rdb_storage(storage, tuning.heartbeat_s)
     except Exception as exc:  # SQLAlchemy and drivers raise many types; say which and how to fix
         raise StudyError(
             f"the Optuna storage {describe_storage(tuning)} could not be opened "
@@ -134,6 +128,28 @@ def open_storage(tuning: TuningConfig) -> BaseStorage | None:
             "database server runs and the URL's user, host, port and database are right; "
             "PostgreSQL needs `pip install 'msk1model[postgres]'`"
         ) from None
+
+
+def _rdb_storage(url: str, heartbeat_s: int) -> RDBStorage:
+    """Optuna's RDB storage with its heartbeat. Processes that start together on an empty
+    database race to create its tables; the losers try again (the winner's tables then exist)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=2 * heartbeat_s,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
+        except (IntegrityError, ProgrammingError):
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def describe_storage(tuning: TuningConfig) -> str:

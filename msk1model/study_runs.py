@@ -5,7 +5,9 @@
 studies, see :func:`msk1model.pipeline.model_study_name`) and runs trials in each study, in the
 config's order, until that study's budget is finished (it waits for trials other processes are
 running, and fails and retries those whose worker died), then exits.
-Workers log nothing to MLflow; ``train`` logs every trial of a study under its model run.
+Workers log nothing to MLflow; ``train`` logs every trial of a study under its model run. A
+worker's sampler takes a fresh random seed (workers started together would otherwise suggest the
+same parameters), so a study several processes ran is valid but not reproducible trial by trial.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def work(config: RunConfig, progress: Callable[[str], None] = lambda _m: None) -
                 seed=config.seed,
                 design=design,
                 study_name=name,
+                sampler_seed=None,  # workers started together must not suggest the same trials
             )
         ran += here
         progress(f"{model_name} | {feature_set}: {here} trial(s) run here")

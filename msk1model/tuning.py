@@ -174,10 +174,16 @@ def run_study(
     callbacks: Sequence[TrialCallback] = (),
     study_name: str | None = None,
     wait: bool = True,
+    sampler_seed: int | None = -1,
 ) -> tuple[optuna.Study, int]:
     """The study of :func:`tune` after this process's share of its budget, and that share (the
     number of trials run here). Without ``wait`` it returns as soon as the budget is finished or
-    taken by running trials (a worker's way out)."""
+    taken by running trials.
+
+    The sampler is seeded with ``seed`` (the default ``sampler_seed=-1``), so one process
+    reproduces its trials exactly; a worker passes ``sampler_seed=None`` (a fresh random seed)
+    so that workers started together do not suggest the same parameters.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = StudySpec.of(
         model,
@@ -188,7 +194,8 @@ def run_study(
     )
     storage = open_storage(tuning)
     name = study_name or f"tune.{model.kind}.{_data_digest(X, y, folds)}"
-    study = open_study(name, spec, storage=storage, sampler=_sampler(tuning, seed),
+    sampler = _sampler(tuning, seed if sampler_seed == -1 else sampler_seed)
+    study = open_study(name, spec, storage=storage, sampler=sampler,
                        pruner=_pruner(tuning))  # fmt: skip
     objective = _objective(model, X, y, folds, features=features, design=design, tuning=tuning,
                            tau=tau, seed=seed)  # fmt: skip
@@ -207,7 +214,7 @@ def run_study(
     return study, ran
 
 
-def _sampler(tuning: TuningConfig, seed: int) -> optuna.samplers.BaseSampler:
+def _sampler(tuning: TuningConfig, seed: int | None) -> optuna.samplers.BaseSampler:
     if tuning.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)

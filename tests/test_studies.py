@@ -3,6 +3,7 @@ stale trials of dead workers, pruning and the storage setting."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -157,3 +158,30 @@ def test_the_storage_setting_is_checked_and_shown_without_a_password(tmp_path: P
     assert describe_storage(relative) == str(Path("studies/x.journal").resolve())
     with pytest.raises(StudyError, match=r"could not be opened .* Fix: check that the database"):
         open_storage(TuningConfig(storage="postgresql://nobody@127.0.0.1:9/none"))
+
+
+def test_the_tune_verb_works_as_a_worker_then_shows_the_finished_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from msk1model.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    sets = [
+        "data.synthetic.n_patients=400",
+        "split.cv_folds=3",
+        "tuning.n_trials=3",
+        "models.xgb_cox=null",
+        "feature_sets=[clinical+msk1]",
+    ]
+    argv = ["tune", str(DEFAULT_CONFIG), *(f"--set={s}" for s in sets)]
+    assert main(argv) == 0
+    assert re.search(r"coxnet\s+clinical\+msk1\s+0/3\s+0\s+0", capsys.readouterr().out)
+    assert main([*argv, "--worker"]) == 0
+    out = capsys.readouterr().out
+    assert "worker done: 3 trial(s) run in this process" in out
+    assert f"Optuna studies in {tmp_path / 'optuna.journal'}\n" in out
+    assert re.search(r"coxnet\s+clinical\+msk1\s+3/3\s+0\s+0\s+0\.\d{4}", out)
+    assert re.search(r"study msk1-default\.coxnet\.clinical\+msk1\.[0-9a-f]{10}", out)
+    # a second worker finds nothing left to do
+    assert main([*argv, "--worker"]) == 0
+    assert "worker done: 0 trial(s)" in capsys.readouterr().out
