@@ -257,7 +257,11 @@ def _performance_section(trained: TrainedRun, analyses: Analyses | None) -> Card
                 continue
             label = METRIC_NAMES[metric] + (f" at {horizon:g} y" if horizon else "")
             rows.append((label, f"{value:.3f}", _interval(intervals, selected, metric, horizon)))
-    cv = selected.score("cv", trained.config.tuning.metric, statistic="mean")
+    metric = trained.config.tuning.metric
+    cv_rows = selected.scores[
+        (selected.scores["stage"] == "cv") & (selected.scores["metric"] == metric)
+    ]
+    cv = float(cv_rows.loc[cv_rows["statistic"] == "mean", "value"].iloc[0])
     return CardSection(
         "Performance (held-out test set)",
         (

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+from matplotlib.figure import Figure
 
 from msk1model import __version__, interrupts, tracking
 from msk1model.card import model_card
-from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset
+from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset, tuning_horizon
 from msk1model.contract import InputContract
 from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
 from msk1model.data.rules import value_rules
@@ -38,12 +39,13 @@ from msk1model.models import Design, DesignSpec, make_model, save_model
 from msk1model.predictor import PredictorSpec
 from msk1model.report import Analyses, report_document, report_scores, run_analyses, write_report
 from msk1model.report.run_figures import model_run_figures
+from msk1model.report.study_figures import study_figures
 from msk1model.results import (
     ModelOutcome,
     RunResult,
     TrainedRun,
 )
-from msk1model.scores import BIOMARKER_FEATURE_SET, headline_scores
+from msk1model.scores import BIOMARKER_FEATURE_SET, DIRECTIONS, headline_scores
 from msk1model.splitting import Split, make_split
 from msk1model.studies import study_name
 from msk1model.tuning import tune
@@ -181,10 +183,13 @@ def _fit_one(
             design=design,
             callbacks=[lambda s, t: notify(1, f"{label}: trial {t.number + 1}{_best(s)}")],
             study_name=model_study_name(config, cohort, split, name, feature_set),
+            horizon=tuning_horizon(config),
         )
         tracking.tag_study(result.study_name, result.storage)
         if config.tracking.log_trials:
             tracking.log_trials(result.frozen)
+        if config.tracking.log_figures:
+            tracking.log_figures(_study_figures(config, result.frozen), folder="figures/tuning")
         with interrupts.compute():
             model = make_model(
                 model_cfg.kind,
@@ -227,6 +232,17 @@ def _fit_one(
     )
 
 
+def _study_figures(
+    config: RunConfig, trials: tuple[optuna.trial.FrozenTrial, ...]
+) -> dict[str, Figure]:
+    metric = config.tuning.metric
+    horizon = tuning_horizon(config)
+    target = f"CV {metric}" + (f" at {horizon:g} years" if metric in ("auc", "ibs") else "")
+    with interrupts.compute():
+        return study_figures(trials, direction=DIRECTIONS[metric], target=target,
+                             seed=config.seed)  # fmt: skip
+
+
 def model_study_name(
     config: RunConfig, cohort: Cohort, split: Split, model: str, feature_set: str
 ) -> str:
@@ -249,7 +265,8 @@ def _best(study: optuna.Study) -> str:
 def _select(outcomes: tuple[ModelOutcome, ...], metric: str) -> ModelOutcome:
     """The clinical+msk1 model with the best CV ``metric`` (the test set plays no part)."""
     candidates = [o for o in outcomes if o.feature_set == BIOMARKER_FEATURE_SET]
-    return max(candidates, key=lambda o: o.score("cv", metric, statistic="mean"))
+    pick = max if DIRECTIONS[metric] == "maximize" else min
+    return pick(candidates, key=lambda o: o.cv_mean(metric))
 
 
 def _subgroup_cohort(config: RunConfig) -> Cohort | Exception | None:

@@ -49,6 +49,12 @@ class ModelOutcome:
             self.scores, stage=stage, metric=metric, horizon=horizon, statistic=statistic
         )
 
+    def cv_mean(self, metric: str) -> float:
+        """The CV mean of a tuning ``metric`` (``auc`` at whatever horizon it was tuned)."""
+        rows = self.scores[(self.scores["stage"] == "cv") & (self.scores["metric"] == metric)]
+        (value,) = rows.loc[rows["statistic"] == "mean", "value"]
+        return float(value)
+
 
 @dataclass(frozen=True)
 class TrainedRun:

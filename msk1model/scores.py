@@ -30,8 +30,10 @@ __all__ = [
     "SCORE_COLUMNS",
     "TEST_METRICS",
     "TEST_METRICS_PER_HORIZON",
+    "TUNING_METRICS",
     "CVMetric",
     "Stage",
+    "TuningMetric",
     "delta_scores",
     "headline_scores",
     "horizon_label",
@@ -48,9 +50,14 @@ SCORE_COLUMNS = ("model", "feature_set", "stage", "metric", "horizon", "statisti
 BASELINE_FEATURE_SET = "clinical"
 BIOMARKER_FEATURE_SET = "clinical+msk1"
 
-#: Metrics of the CV folds (each with statistics ``mean`` and ``sd``); the tuning objectives.
+#: Metrics of every CV fold (each with statistics ``mean`` and ``sd``).
 CVMetric = Literal["harrell_c", "uno_c"]
 CV_METRICS: tuple[str, ...] = get_args(CVMetric)
+#: The tuning objectives: the CV metrics, the integrated Brier score (minimised) and the
+#: time-dependent AUC at the tuning horizon; the last two are computed on the folds only when
+#: they are the objective.
+TuningMetric = Literal["harrell_c", "uno_c", "ibs", "auc"]
+TUNING_METRICS: tuple[str, ...] = get_args(TuningMetric)
 #: Test-set metrics without a horizon (``d_calibration`` has statistics ``stat`` and ``p``).
 TEST_METRICS = ("harrell_c", "uno_c", "ibs", "d_calibration")
 #: Test-set metrics at each evaluation horizon.

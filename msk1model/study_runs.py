@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from msk1model.config import RunConfig, log2_offset
+from msk1model.config import RunConfig, log2_offset, tuning_horizon
 from msk1model.data.cohort import Cohort, load_cohort
 from msk1model.errors import StudyError
 from msk1model.pipeline import design_spec, model_study_name
@@ -113,6 +113,7 @@ def work(config: RunConfig, progress: Callable[[str], None] = lambda _m: None) -
                 design=design,
                 study_name=name,
                 sampler_seed=None,  # workers started together must not suggest the same trials
+                horizon=tuning_horizon(config),
             )
         ran += here
         progress(f"{model_name} | {feature_set}: {here} trial(s) run here")

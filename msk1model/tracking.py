@@ -52,6 +52,7 @@ from msk1model.scores import (
     DIRECTIONS,
     TEST_METRICS,
     TEST_METRICS_PER_HORIZON,
+    TUNING_METRICS,
     horizon_label,
     score_frame,
 )
@@ -408,10 +409,10 @@ def set_run_note(text: str) -> None:
     mlflow.set_tag("mlflow.note.content", text)
 
 
-def log_figures(figures: Mapping[str, Figure]) -> None:
-    """Log matplotlib figures to the active run under ``figures/`` and close them."""
+def log_figures(figures: Mapping[str, Figure], folder: str = "figures") -> None:
+    """Log matplotlib figures to the active run under ``folder/`` and close them."""
     for name, fig in figures.items():
-        mlflow.log_figure(fig, f"figures/{name}")
+        mlflow.log_figure(fig, f"{folder}/{name}")
         plt.close(fig)
 
 
@@ -498,7 +499,7 @@ def _trial_metrics(trial: optuna.trial.FrozenTrial) -> list[Metric]:
     if trial.value is not None and trial.state == optuna.trial.TrialState.COMPLETE:
         rows.append({"stage": "tuning", "metric": "objective", "value": float(trial.value)})
     folds: dict[str, list[float]] = {}
-    for name in CV_METRICS:
+    for name in TUNING_METRICS:
         folds[name] = list(trial.user_attrs.get(f"fold_{name}", []))
         if folds[name]:
             mean = float(sum(folds[name]) / len(folds[name]))

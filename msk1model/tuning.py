@@ -25,8 +25,10 @@ from msk1model import interrupts
 from msk1model.config import CategoricalParam, FloatParam, IntParam, ModelConfig, TuningConfig
 from msk1model.errors import ModelError, Msk1ModelError
 from msk1model.evaluation import harrell_c, uno_c
+from msk1model.evaluation.horizons import clip_horizons
+from msk1model.evaluation.timedep import integrated_brier_score, time_dependent_auc
 from msk1model.models import DesignSpec, SurvivalModel, make_model
-from msk1model.scores import CV_METRICS, score_frame
+from msk1model.scores import CV_METRICS, DIRECTIONS, TUNING_METRICS, score_frame
 from msk1model.studies import (
     StudySpec,
     describe_storage,
@@ -51,21 +53,34 @@ TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 @dataclass(frozen=True)
 class CVScores:
-    """Per-fold validation scores."""
+    """Per-fold validation scores: Harrell's and Uno's C always; the integrated Brier score
+    (``ibs``) and the AUC at ``horizon`` (``auc``) when they were asked for (else empty)."""
 
     harrell_c: tuple[float, ...]
     uno_c: tuple[float, ...]
+    ibs: tuple[float, ...] = ()
+    auc: tuple[float, ...] = ()
+    horizon: float | None = None
+    """Years: the AUC's horizon and the end of the Brier score's integral."""
+
+    def folds(self, metric: str) -> tuple[float, ...]:
+        return tuple(getattr(self, metric))
 
     def table(self) -> pd.DataFrame:
-        """Score rows of stage ``cv``: each metric's ``mean`` and ``sd`` (ddof=1) over folds."""
+        """Score rows of stage ``cv``: each metric's ``mean`` and ``sd`` (ddof=1) over folds;
+        the AUC's rows carry its horizon."""
         rows = []
-        for name in CV_METRICS:
-            values = np.asarray(getattr(self, name))
+        for name in TUNING_METRICS:
+            values = np.asarray(self.folds(name))
+            if not len(values):
+                continue
             sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            at = {"horizon": self.horizon} if name == "auc" else {}
             rows += [
-                {"stage": "cv", "metric": name, "statistic": "mean", "value": float(values.mean())},
-                {"stage": "cv", "metric": name, "statistic": "sd", "value": sd},
-            ]
+                {"stage": "cv", "metric": name, "statistic": "mean", "value": float(values.mean()),
+                 **at},
+                {"stage": "cv", "metric": name, "statistic": "sd", "value": sd, **at},
+            ]  # fmt: skip
         return score_frame(rows)
 
 
@@ -101,20 +116,45 @@ class TuningResult:
 
 
 def cross_validate(
-    estimator: SurvivalModel, X: pd.DataFrame, y: np.ndarray, folds: Folds, *, tau: float
+    estimator: SurvivalModel,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: Folds,
+    *,
+    tau: float,
+    metrics: Sequence[str] = (),
+    horizon: float | None = None,
 ) -> CVScores:
     """Fit a clone of ``estimator`` on each fold's fit part and score its validation part.
 
     ``folds`` are ``(fit, validate)`` row positions into ``X`` and ``y``; ``tau`` truncates
-    Uno's C (years).
+    Uno's C (years). ``metrics`` may add ``ibs`` (integrated Brier score from the first
+    validation time to ``horizon``) and ``auc`` (cumulative/dynamic AUC at ``horizon``), both
+    weighted by the fit part's censoring and with ``horizon`` clipped into the fold's follow-up.
     """
-    harrell, uno = [], []
+    scores: dict[str, list[float]] = {name: [] for name in TUNING_METRICS}
     for fit_idx, val_idx in folds:
         model = clone(estimator).fit(X.iloc[fit_idx], y[fit_idx])
-        risk = model.predict(X.iloc[val_idx])
-        harrell.append(harrell_c(y[val_idx], risk))
-        uno.append(uno_c(y[fit_idx], y[val_idx], risk, tau=tau))
-    return CVScores(harrell_c=tuple(harrell), uno_c=tuple(uno))
+        X_val, y_fit, y_val = X.iloc[val_idx], y[fit_idx], y[val_idx]
+        risk = model.predict(X_val)
+        scores["harrell_c"].append(harrell_c(y_val, risk))
+        scores["uno_c"].append(uno_c(y_fit, y_val, risk, tau=tau))
+        if "ibs" in metrics or "auc" in metrics:
+            if horizon is None:
+                raise ModelError("the ibs and auc objectives need a horizon, but none was given")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the clipping of a short fold
+                (h,) = clip_horizons([horizon], y_val, y_fit)
+        if "auc" in metrics:
+            scores["auc"].append(float(time_dependent_auc(y_fit, y_val, risk, [h]).auc[0]))
+        if "ibs" in metrics:
+            grid = np.linspace(float(np.min(y_val["time"])), float(h), 50)
+            surv = model.predict_survival_function(X_val, grid)
+            scores["ibs"].append(integrated_brier_score(y_fit, y_val, surv, grid))
+    return CVScores(
+        **{name: tuple(values) for name, values in scores.items()},
+        horizon=horizon if ("auc" in metrics or "ibs" in metrics) else None,
+    )
 
 
 def suggest_params(trial: optuna.Trial, model: ModelConfig) -> dict[str, Any]:
@@ -143,6 +183,7 @@ def tune(
     design: DesignSpec | None = None,
     callbacks: Sequence[TrialCallback] = (),
     study_name: str | None = None,
+    horizon: float | None = None,
 ) -> TuningResult:
     """Run (or resume, or join) the Optuna study of one model and return its best trial.
 
@@ -155,9 +196,9 @@ def tune(
     """
     study, _ = run_study(
         model, X, y, folds, features=features, tuning=tuning, tau=tau, seed=seed, design=design,
-        callbacks=callbacks, study_name=study_name, wait=True,
+        callbacks=callbacks, study_name=study_name, wait=True, horizon=horizon,
     )  # fmt: skip
-    return _result(study, describe_storage(tuning))
+    return _result(study, describe_storage(tuning), horizon)
 
 
 def run_study(
@@ -175,6 +216,7 @@ def run_study(
     study_name: str | None = None,
     wait: bool = True,
     sampler_seed: int | None = -1,
+    horizon: float | None = None,
 ) -> tuple[optuna.Study, int]:
     """The study of :func:`tune` after this process's share of its budget, and that share (the
     number of trials run here). Without ``wait`` it returns as soon as the budget is finished or
@@ -185,11 +227,16 @@ def run_study(
     so that workers started together do not suggest the same parameters.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    timed = tuning.metric in ("auc", "ibs")
+    if timed and horizon is None:
+        raise ModelError(
+            f"the {tuning.metric} objective needs a horizon (years), but none was given"
+        )
     spec = StudySpec.of(
         model,
         features=features,
-        metric=tuning.metric,
-        direction="maximize",
+        metric=f"{tuning.metric} at {horizon:g} years" if timed else tuning.metric,
+        direction=DIRECTIONS[tuning.metric],
         design=(design or DesignSpec()).to_state(),
     )
     storage = open_storage(tuning)
@@ -198,7 +245,7 @@ def run_study(
     study = open_study(name, spec, storage=storage, sampler=sampler,
                        pruner=_pruner(tuning))  # fmt: skip
     objective = _objective(model, X, y, folds, features=features, design=design, tuning=tuning,
-                           tau=tau, seed=seed)  # fmt: skip
+                           tau=tau, seed=seed, horizon=horizon)  # fmt: skip
     n_trials = model.n_trials or tuning.n_trials
     if not model.search_space:
         n_trials = 1  # nothing to tune: one CV of the fixed parameters
@@ -239,11 +286,13 @@ def _objective(
     tuning: TuningConfig,
     tau: float,
     seed: int,
+    horizon: float | None,
 ) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, model)
         trial.set_user_attr("params", params)
-        scores: dict[str, list[float]] = {name: [] for name in CV_METRICS}
+        metric = tuning.metric
+        scores: dict[str, list[float]] = {name: [] for name in (*CV_METRICS, metric)}
         for step, fold in enumerate(folds):
             try:  # a signal may stop the fit at once; the storage is written outside it
                 with interrupts.compute(), warnings.catch_warnings():
@@ -251,17 +300,19 @@ def _objective(
                     estimator = make_model(
                         model.kind, params, features=features, design=design, random_state=seed
                     )
-                    fold_scores = cross_validate(estimator, X, y, [fold], tau=tau)
+                    fold_scores = cross_validate(
+                        estimator, X, y, [fold], tau=tau, metrics=[metric], horizon=horizon
+                    )
             except Msk1ModelError as exc:
                 trial.set_user_attr("error", str(exc))
                 return math.nan  # Optuna records the trial as failed and goes on
-            for name in CV_METRICS:
-                scores[name] += getattr(fold_scores, name)
+            for name in scores:
+                scores[name] += fold_scores.folds(name)
                 trial.set_user_attr(f"fold_{name}", scores[name])
-            trial.report(float(np.mean(scores[tuning.metric])), step)
+            trial.report(float(np.mean(scores[metric])), step)
             if step < len(folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {step + 1} of {len(folds)}")
-        return float(np.mean(scores[tuning.metric]))
+        return float(np.mean(scores[metric]))
 
     return objective
 
@@ -275,17 +326,16 @@ def _data_digest(X: pd.DataFrame, y: np.ndarray, folds: Folds) -> str:
     return digest.hexdigest()[:12]
 
 
-def _result(study: optuna.Study, storage: str) -> TuningResult:
+def _result(study: optuna.Study, storage: str, horizon: float | None) -> TuningResult:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         errors = {t.user_attrs.get("error", "unknown error") for t in trials}
         raise ModelError(f"every tuning trial failed; errors: {sorted(errors)[:3]}")
     best = study.best_trial
-    cv = CVScores(
-        harrell_c=tuple(best.user_attrs["fold_harrell_c"]),
-        uno_c=tuple(best.user_attrs["fold_uno_c"]),
-    )
+    folds = {name: tuple(best.user_attrs.get(f"fold_{name}", ())) for name in TUNING_METRICS}
+    timed = bool(folds["ibs"] or folds["auc"])
+    cv = CVScores(**folds, horizon=horizon if timed else None)
     finished = finished_trials(study)
     return TuningResult(
         best_params=dict(best.user_attrs["params"]),

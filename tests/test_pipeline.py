@@ -23,6 +23,7 @@ from msk1model.export import register_predictor
 from msk1model.outcome import make_y
 from msk1model.pipeline import run
 from msk1model.predictor import predict_frame
+from msk1model.report.study_figures import STUDY_FIGURES
 from msk1model.results import RunResult
 
 from .conftest import DEFAULT_CONFIG, TINY
@@ -602,13 +603,24 @@ def test_each_model_run_shows_its_calibration_auc_and_risk_group_figures(
 ) -> None:
     client = MlflowClient()
     for outcome in result.outcomes:
-        files = {a.path for a in client.list_artifacts(outcome.run_id, "figures")}
+        files = {a.path for a in client.list_artifacts(outcome.run_id, "figures") if not a.is_dir}
         assert files == {
             "figures/calibration_3y.png",
             "figures/calibration_5y.png",
             "figures/auc.png",
             "figures/km_risk_groups.png",
         }, outcome.model_name
+        # Optuna's plots of the study: the tiny run's 2 trials, when both completed
+        study = {a.path for a in client.list_artifacts(outcome.run_id, "figures/tuning")}
+        trials = client.search_runs(
+            [result.experiment_id],
+            f"tags.mlflow.parentRunId = '{outcome.run_id}' and tags.`optuna.state` = 'COMPLETE'",
+        )
+        expected = {f"figures/tuning/{name}" for name in STUDY_FIGURES}
+        assert study == (expected if len(trials) >= 2 else set()), outcome.model_name
+    assert any(
+        client.list_artifacts(o.run_id, "figures/tuning") for o in result.outcomes
+    )  # at least one model drew them
     local = mlflow.artifacts.download_artifacts(
         run_id=result.selected.run_id, artifact_path="figures/calibration_5y.png"
     )

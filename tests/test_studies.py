@@ -185,3 +185,36 @@ def test_the_tune_verb_works_as_a_worker_then_shows_the_finished_study(
     # a second worker finds nothing left to do
     assert main([*argv, "--worker"]) == 0
     assert "worker done: 0 trial(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("metric", ["ibs", "auc"])
+def test_the_ibs_and_auc_objectives_follow_their_direction_and_match_the_metrics(
+    data, metric: str
+) -> None:
+    from msk1model.evaluation.timedep import integrated_brier_score, time_dependent_auc
+    from msk1model.models import make_model
+
+    X, y, folds = data
+    tuning = TuningConfig(n_trials=5, storage="memory", metric=metric, pruner="none")
+    result = _tune(data, tuning, horizon=4.0)
+    values = [t.value for t in result.frozen]
+    best = min(values) if metric == "ibs" else max(values)
+    assert np.mean(result.cv.folds(metric)) == pytest.approx(best, abs=1e-12)
+    assert result.cv.horizon == 4.0 and len(result.cv.folds(metric)) == 3
+    fit, validate = folds[0]  # the first fold again, computed directly
+    model = make_model("coxnet", result.best_params, features=FEATURES, random_state=3)
+    model.fit(X.iloc[fit], y[fit])
+    if metric == "auc":
+        risk = model.predict(X.iloc[validate])
+        expected = time_dependent_auc(y[fit], y[validate], risk, [4.0]).auc[0]
+    else:
+        grid = np.linspace(float(np.min(y[validate]["time"])), 4.0, 50)
+        surv = model.predict_survival_function(X.iloc[validate], grid)
+        expected = integrated_brier_score(y[fit], y[validate], surv, grid)
+    assert result.cv.folds(metric)[0] == pytest.approx(expected, abs=1e-12)
+    table = result.cv.table()
+    row = table[(table["metric"] == metric) & (table["statistic"] == "mean")]
+    assert row["value"].iloc[0] == pytest.approx(best, abs=1e-12)
+    # the study is a minimisation for ibs: resuming it for the C-index is refused
+    with pytest.raises(Exception, match="needs a horizon"):
+        _tune(data, tuning)

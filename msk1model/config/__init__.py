@@ -23,6 +23,7 @@ from msk1model.config.schema import (
     TuningConfig,
     config_hash,
     log2_offset,
+    tuning_horizon,
 )
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "load_config",
     "log2_offset",
     "parse_set_option",
+    "tuning_horizon",
     "validate_config",
 ]

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from msk1model.errors import ModelError
-from msk1model.scores import CVMetric
+from msk1model.scores import TuningMetric
 
 __all__ = [
     "TIME_UNITS",
@@ -266,8 +266,13 @@ class TuningConfig(_Strict):
 
     n_trials: int = Field(20, ge=1, le=10_000)
     sampler: Literal["tpe", "random"] = "tpe"
-    metric: CVMetric = Field(
-        "harrell_c", description="the CV metric a trial maximises (msk1model.scores.CV_METRICS)"
+    metric: TuningMetric = Field(
+        "harrell_c",
+        description="the CV mean a trial optimises: harrell_c, uno_c, auc (at tuning.horizon; "
+        "maximised) or ibs (integrated Brier score up to tuning.horizon; minimised)",
+    )
+    horizon: float | None = Field(
+        None, gt=0, description="years, for auc and ibs (None: the largest evaluation horizon)"
     )
     timeout_s: float | None = Field(None, gt=0, description="seconds this process tunes each model")
     storage: str | None = Field(
@@ -334,7 +339,9 @@ class TrackingConfig(_Strict):
     artifact_location: str | None = Field(None, description="None: ./mlruns for a local store")
     log_trials: bool = True
     log_figures: bool = Field(
-        True, description="calibration, AUC and risk-group KM figures on each model run"
+        True,
+        description="calibration, AUC and risk-group KM figures on each model run, and "
+        "Optuna's plots of its study under figures/tuning/",
     )
 
 
@@ -510,6 +517,11 @@ class RunConfig(_Strict):
         if bad:
             raise ValueError(f"model names may hold letters, digits, '_' and '-', but got {bad}")
         return value
+
+
+def tuning_horizon(config: RunConfig) -> float:
+    """Years: the horizon of the auc objective and the end of the ibs objective's integral."""
+    return config.tuning.horizon or max(config.evaluation.horizons)
 
 
 def log2_offset(config: RunConfig) -> float | None:
