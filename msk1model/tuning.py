@@ -62,6 +62,8 @@ class CVScores:
     auc: tuple[float, ...] = ()
     horizon: float | None = None
     """Years: the AUC's horizon and the end of the Brier score's integral."""
+    rounds: tuple[int, ...] = ()
+    """Boosting rounds early stopping chose in each fold (XGBoost models that stop early)."""
 
     def folds(self, metric: str) -> tuple[float, ...]:
         return tuple(getattr(self, metric))
@@ -89,6 +91,7 @@ class TuningResult:
     """The best hyperparameters of a study and what the study did."""
 
     best_params: dict[str, Any]
+    """The refit's hyperparameters: the best trial's (see :func:`refit_params`)."""
     cv: CVScores
     n_trials: int
     """Finished trials: complete, pruned, or failed by the model."""
@@ -104,14 +107,20 @@ class TuningResult:
 
     def table(self) -> pd.DataFrame:
         """Score rows: the best trial's ``cv`` mean and SD, and the study's size (stage
-        ``tuning``: ``n_trials``, ``n_failed_trials``, ``n_pruned_trials``)."""
+        ``tuning``: ``n_trials``, ``n_failed_trials``, ``n_pruned_trials``, and
+        ``n_estimators_refit`` where early stopping chose the refit's rounds)."""
         size = score_frame(
             [
                 {"stage": "tuning", "metric": "n_trials", "value": float(self.n_trials)},
                 {"stage": "tuning", "metric": "n_failed_trials", "value": float(self.n_failed)},
                 {"stage": "tuning", "metric": "n_pruned_trials", "value": float(self.n_pruned)},
+                *(
+                    [{"stage": "tuning", "metric": "n_estimators_refit",
+                      "value": float(np.median(self.cv.rounds))}]
+                    if self.cv.rounds else []
+                ),
             ]
-        )
+        )  # fmt: skip
         return pd.concat([self.cv.table(), size], ignore_index=True)
 
 
@@ -133,8 +142,11 @@ def cross_validate(
     weighted by the fit part's censoring and with ``horizon`` clipped into the fold's follow-up.
     """
     scores: dict[str, list[float]] = {name: [] for name in TUNING_METRICS}
+    rounds: list[int] = []
     for fit_idx, val_idx in folds:
         model = clone(estimator).fit(X.iloc[fit_idx], y[fit_idx])
+        if _stops_early(model):
+            rounds.append(int(model.best_n_estimators_))
         X_val, y_fit, y_val = X.iloc[val_idx], y[fit_idx], y[val_idx]
         risk = model.predict(X_val)
         scores["harrell_c"].append(harrell_c(y_val, risk))
@@ -154,7 +166,25 @@ def cross_validate(
     return CVScores(
         **{name: tuple(values) for name, values in scores.items()},
         horizon=horizon if ("auc" in metrics or "ibs" in metrics) else None,
+        rounds=tuple(rounds),
     )
+
+
+def _stops_early(model: SurvivalModel) -> bool:
+    return bool(int(getattr(model, "early_stopping_rounds", 0) or 0))
+
+
+def refit_params(params: dict[str, Any], rounds: Sequence[int]) -> dict[str, Any]:
+    """The hyperparameters of the refit on the whole training part: those of the trial, and,
+    where early stopping chose ``rounds`` in the folds, their median as ``n_estimators``
+    without early stopping (the refit has no rows to spare for a validation part)."""
+    if not rounds:
+        return dict(params)
+    return {
+        **params,
+        "n_estimators": int(np.round(np.median(rounds))),
+        "early_stopping_rounds": 0,
+    }
 
 
 def suggest_params(trial: optuna.Trial, model: ModelConfig) -> dict[str, Any]:
@@ -293,6 +323,7 @@ def _objective(
         trial.set_user_attr("params", params)
         metric = tuning.metric
         scores: dict[str, list[float]] = {name: [] for name in (*CV_METRICS, metric)}
+        rounds: list[int] = []
         for step, fold in enumerate(folds):
             try:  # a signal may stop the fit at once; the storage is written outside it
                 with interrupts.compute(), warnings.catch_warnings():
@@ -309,6 +340,9 @@ def _objective(
             for name in scores:
                 scores[name] += fold_scores.folds(name)
                 trial.set_user_attr(f"fold_{name}", scores[name])
+            if fold_scores.rounds:
+                rounds += fold_scores.rounds
+                trial.set_user_attr("fold_rounds", rounds)
             trial.report(float(np.mean(scores[metric])), step)
             if step < len(folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {step + 1} of {len(folds)}")
@@ -335,10 +369,11 @@ def _result(study: optuna.Study, storage: str, horizon: float | None) -> TuningR
     best = study.best_trial
     folds = {name: tuple(best.user_attrs.get(f"fold_{name}", ())) for name in TUNING_METRICS}
     timed = bool(folds["ibs"] or folds["auc"])
-    cv = CVScores(**folds, horizon=horizon if timed else None)
+    rounds = tuple(int(r) for r in best.user_attrs.get("fold_rounds", ()))
+    cv = CVScores(**folds, horizon=horizon if timed else None, rounds=rounds)
     finished = finished_trials(study)
     return TuningResult(
-        best_params=dict(best.user_attrs["params"]),
+        best_params=refit_params(best.user_attrs["params"], rounds),
         cv=cv,
         n_trials=finished,
         n_failed=sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL),

@@ -18,32 +18,100 @@ if TYPE_CHECKING:
 __all__ = ["AFT_DISTRIBUTIONS", "XGBAFTModel", "XGBCoxModel"]
 
 #: Hyperparameters that are not XGBoost booster parameters (passed otherwise, or not at all).
-_NOT_BOOSTER_PARAMS = {"n_estimators", "n_jobs", "distribution", "sigma"}
+_NOT_BOOSTER_PARAMS = {
+    "n_estimators",
+    "n_jobs",
+    "distribution",
+    "sigma",
+    "early_stopping_rounds",
+    "validation_fraction",
+}
+
+#: Fewest events the inner validation part of early stopping may hold.
+MIN_VALIDATION_EVENTS = 5
 
 
 class _XGBModel(SurvivalModel):
-    """Shared parts: training with a seeded, single-objective booster kept as XGBoost JSON."""
+    """Shared parts: training with a seeded, single-objective booster kept as XGBoost JSON,
+    optionally stopped early on an inner validation split of the training rows."""
 
     n_estimators: int
     n_jobs: int
+    early_stopping_rounds: int
+    validation_fraction: float
 
-    def _train(self, dmatrix: xgb.DMatrix, extra: dict[str, Any]) -> None:
+    def _validate_hyperparameters(self, features: list[str]) -> None:
+        if int(self.early_stopping_rounds) < 0:
+            raise ModelError(
+                f"{self.kind} early_stopping_rounds must be >= 0 (0: no early stopping), "
+                f"but got {self.early_stopping_rounds!r}"
+            )
+        if int(self.early_stopping_rounds) and not 0.0 < float(self.validation_fraction) < 1.0:
+            raise ModelError(
+                f"{self.kind} validation_fraction must be in (0, 1), "
+                f"but got {self.validation_fraction!r}"
+            )
+
+    def _labelled(self, Z: np.ndarray, y: np.ndarray) -> xgb.DMatrix:
+        """The DMatrix of rows ``Z`` with their outcome in this objective's labels."""
+        raise NotImplementedError
+
+    def _train(self, Z: np.ndarray, y: np.ndarray, extra: dict[str, Any]) -> None:
+        """Boost ``n_estimators`` rounds on all rows, or, with ``early_stopping_rounds``, on a
+        seeded event-stratified ``1 - validation_fraction`` of them, stopping when the
+        objective's loss on the rest has not improved for that many rounds; the booster keeps
+        the best round's trees and ``best_n_estimators_`` their number."""
         booster_params = {
             k: v for k, v in self._hyperparameters().items() if k not in _NOT_BOOSTER_PARAMS
         }
         import xgboost as xgb  # only the xgb_* models need XGBoost (and the SciPy it imports)
 
-        self.booster_ = xgb.train(
-            {
-                **booster_params,
-                **extra,
-                "tree_method": "hist",
-                "nthread": int(self.n_jobs),
-                "seed": self.random_state,
-            },
-            dmatrix,
-            num_boost_round=int(self.n_estimators),
+        params = {
+            **booster_params,
+            **extra,
+            "tree_method": "hist",
+            "nthread": int(self.n_jobs),
+            "seed": self.random_state,
+        }
+        rounds = int(self.n_estimators)
+        patience = int(self.early_stopping_rounds)
+        if not patience:
+            self.booster_ = xgb.train(params, self._labelled(Z, y), num_boost_round=rounds)
+            self.best_n_estimators_ = rounds
+            return
+        fit, validate = self._inner_split(y)
+        booster = xgb.train(
+            params,
+            self._labelled(Z[fit], y[fit]),
+            num_boost_round=rounds,
+            evals=[(self._labelled(Z[validate], y[validate]), "validation")],
+            early_stopping_rounds=patience,
+            verbose_eval=False,
         )
+        best = int(booster.best_iteration) + 1
+        self.booster_ = booster[:best]
+        self.best_n_estimators_ = best
+
+    def _inner_split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+
+        event, _ = event_time(y)
+        n_validation_events = round(float(event.sum()) * float(self.validation_fraction))
+        if n_validation_events < MIN_VALIDATION_EVENTS:
+            raise ModelError(
+                f"{self.kind} early stopping: the inner validation part would hold about "
+                f"{n_validation_events} events (validation_fraction {self.validation_fraction} "
+                f"of {int(event.sum())}), fewer than {MIN_VALIDATION_EVENTS}. Fix: set "
+                "early_stopping_rounds: 0 and tune n_estimators, or raise validation_fraction"
+            )
+        fit, validate = train_test_split(
+            np.arange(len(y)),
+            test_size=float(self.validation_fraction),
+            stratify=event,
+            random_state=self.random_state,
+            shuffle=True,
+        )
+        return np.sort(fit), np.sort(validate)
 
     def _margin(self, Z: np.ndarray) -> np.ndarray:
         import xgboost as xgb
@@ -51,13 +119,19 @@ class _XGBModel(SurvivalModel):
         return self.booster_.predict(xgb.DMatrix(Z), output_margin=True).astype(float)
 
     def _learned_state(self) -> dict[str, Any]:
-        return {"booster": bytes(self.booster_.save_raw("json")).decode()}
+        return {
+            "booster": bytes(self.booster_.save_raw("json")).decode(),
+            "best_n_estimators": int(self.best_n_estimators_),
+        }
 
     def _restore_learned(self, state: dict[str, Any]) -> None:
         import xgboost as xgb
 
         self.booster_ = xgb.Booster()
         self.booster_.load_model(bytearray(state["booster"].encode()))
+        self.best_n_estimators_ = int(
+            state.get("best_n_estimators", self.booster_.num_boosted_rounds())
+        )
 
 
 class XGBCoxModel(_XGBModel):
@@ -68,11 +142,17 @@ class XGBCoxModel(_XGBModel):
     Parameters
     ----------
     n_estimators
-        Boosting rounds.
+        Boosting rounds; with early stopping, the most rounds.
     learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda, reg_alpha
         XGBoost's tree-booster parameters of the same names.
     n_jobs
         XGBoost threads (``nthread``).
+    early_stopping_rounds
+        0: boost ``n_estimators`` rounds. Else stop when the objective's loss (negative log
+        partial likelihood, or the AFT negative log likelihood) on an inner validation part has
+        not improved for this many rounds, and keep the best round's trees.
+    validation_fraction
+        Share of the training rows held out (event-stratified, seeded) for early stopping.
     features, design, random_state
         As for every :class:`SurvivalModel`; ``random_state`` is XGBoost's ``seed``.
 
@@ -80,6 +160,8 @@ class XGBCoxModel(_XGBModel):
     ----------
     booster_
         The fitted ``xgboost.Booster`` (kept in the state as XGBoost's JSON text).
+    best_n_estimators_
+        Its number of rounds (``n_estimators``, or the best round of early stopping).
     """
 
     kind = "xgb_cox"
@@ -96,6 +178,8 @@ class XGBCoxModel(_XGBModel):
         reg_lambda: float = 1.0,
         reg_alpha: float = 0.0,
         n_jobs: int = 1,
+        early_stopping_rounds: int = 0,
+        validation_fraction: float = 0.2,
         features: list[str] | None = None,
         design: DesignSpec | None = None,
         random_state: int = 0,
@@ -109,19 +193,21 @@ class XGBCoxModel(_XGBModel):
         self.reg_lambda = reg_lambda
         self.reg_alpha = reg_alpha
         self.n_jobs = n_jobs
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.features = features
         self.design = design
         self.random_state = random_state
 
-    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
-        event, time = event_time(y)
-        label = np.where(event, time, -time)  # XGBoost's convention: negative = right-censored
+    def _labelled(self, Z: np.ndarray, y: np.ndarray) -> xgb.DMatrix:
         import xgboost as xgb
 
-        self._train(
-            xgb.DMatrix(Z, label=label),
-            {"objective": "survival:cox", "eval_metric": "cox-nloglik"},
-        )
+        event, time = event_time(y)
+        label = np.where(event, time, -time)  # XGBoost's convention: negative = right-censored
+        return xgb.DMatrix(Z, label=label)
+
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+        self._train(Z, y, {"objective": "survival:cox", "eval_metric": "cox-nloglik"})
 
     def _predict_risk(self, Z: np.ndarray) -> np.ndarray:
         return self._margin(Z)
@@ -160,11 +246,17 @@ class XGBAFTModel(_XGBModel):
     sigma
         Its scale (> 0), XGBoost's ``aft_loss_distribution_scale``.
     n_estimators
-        Boosting rounds.
+        Boosting rounds; with early stopping, the most rounds.
     learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda, reg_alpha
         XGBoost's tree-booster parameters of the same names.
     n_jobs
         XGBoost threads (``nthread``).
+    early_stopping_rounds
+        0: boost ``n_estimators`` rounds. Else stop when the objective's loss (negative log
+        partial likelihood, or the AFT negative log likelihood) on an inner validation part has
+        not improved for this many rounds, and keep the best round's trees.
+    validation_fraction
+        Share of the training rows held out (event-stratified, seeded) for early stopping.
     features, design, random_state
         As for every :class:`SurvivalModel`; ``random_state`` is XGBoost's ``seed``.
 
@@ -172,6 +264,8 @@ class XGBAFTModel(_XGBModel):
     ----------
     booster_
         The fitted ``xgboost.Booster`` (kept in the state as XGBoost's JSON text).
+    best_n_estimators_
+        Its number of rounds (``n_estimators``, or the best round of early stopping).
     """
 
     kind = "xgb_aft"
@@ -189,6 +283,8 @@ class XGBAFTModel(_XGBModel):
         reg_lambda: float = 1.0,
         reg_alpha: float = 0.0,
         n_jobs: int = 1,
+        early_stopping_rounds: int = 0,
+        validation_fraction: float = 0.2,
         distribution: str = "normal",
         sigma: float = 1.0,
         features: list[str] | None = None,
@@ -204,6 +300,8 @@ class XGBAFTModel(_XGBModel):
         self.reg_lambda = reg_lambda
         self.reg_alpha = reg_alpha
         self.n_jobs = n_jobs
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.distribution = distribution
         self.sigma = sigma
         self.features = features
@@ -211,6 +309,7 @@ class XGBAFTModel(_XGBModel):
         self.random_state = random_state
 
     def _validate_hyperparameters(self, features: list[str]) -> None:
+        super()._validate_hyperparameters(features)
         if self.distribution not in AFT_DISTRIBUTIONS:
             raise ModelError(
                 f"xgb_aft distribution must be one of {sorted(AFT_DISTRIBUTIONS)}, "
@@ -219,15 +318,19 @@ class XGBAFTModel(_XGBModel):
         if not float(self.sigma) > 0:
             raise ModelError(f"xgb_aft sigma must be > 0, but got {self.sigma!r}")
 
-    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
+    def _labelled(self, Z: np.ndarray, y: np.ndarray) -> xgb.DMatrix:
         import xgboost as xgb
 
         event, time = event_time(y)
         dmatrix = xgb.DMatrix(Z)
         dmatrix.set_float_info("label_lower_bound", time)
         dmatrix.set_float_info("label_upper_bound", np.where(event, time, np.inf))
+        return dmatrix
+
+    def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
         self._train(
-            dmatrix,
+            Z,
+            y,
             {
                 "objective": "survival:aft",
                 "eval_metric": "aft-nloglik",
