@@ -148,7 +148,7 @@ def model_card(trained: TrainedRun, spec: PredictorSpec, analyses: Analyses | No
 
 
 def _data_section(trained: TrainedRun, spec: PredictorSpec) -> CardSection:
-    cohort, split = trained.cohort, trained.split
+    cohort = trained.cohort
     events = cohort.event
     return CardSection(
         "Cohort and endpoint",
@@ -160,10 +160,7 @@ def _data_section(trained: TrainedRun, spec: PredictorSpec) -> CardSection:
                     ("cohort", cohort_definition(trained.config.data)),
                     ("source", cohort.source),
                     ("patients (events)", f"{len(events)} ({int(events.sum())})"),
-                    (
-                        "training / test patients",
-                        f"{len(split.train)} / {len(split.test)} (event-stratified split)",
-                    ),
+                    _parts_row(trained),
                     ("time unit", "years"),
                     ("horizons", ", ".join(f"{h:g}" for h in spec.horizons) + " years"),
                     ("training follow-up", f"up to {spec.max_horizon:g} years"),
@@ -171,6 +168,20 @@ def _data_section(trained: TrainedRun, spec: PredictorSpec) -> CardSection:
                 ),
             ),
         ),
+    )
+
+
+def _parts_row(trained: TrainedRun) -> tuple[str, str]:
+    split, evaluation = trained.split, trained.config.evaluation
+    if trained.selected.nested:
+        return (
+            "training patients",
+            f"all {len(split.train)}; performance by nested cross-validation "
+            f"({evaluation.outer_folds} event-stratified outer folds x {evaluation.repeats})",
+        )
+    return (
+        "training / test patients",
+        f"{len(split.train)} / {len(split.test)} (event-stratified split)",
     )
 
 
@@ -252,23 +263,36 @@ def _performance_section(trained: TrainedRun, analyses: Analyses | None) -> Card
     horizons = list(trained.config.evaluation.horizons)
     for metric, timed in CARD_METRICS:
         for horizon in horizons if timed else [None]:
-            value = selected.score("test", metric, horizon)
+            value = selected.estimate(metric, horizon)
             if not math.isfinite(value):
                 continue
             label = METRIC_NAMES[metric] + (f" at {horizon:g} y" if horizon else "")
-            rows.append((label, f"{value:.3f}", _interval(intervals, selected, metric, horizon)))
+            spread = (
+                f"SD {selected.estimate(metric, horizon, 'sd'):.3f} over outer folds"
+                if selected.nested
+                else _interval(intervals, selected, metric, horizon)
+            )
+            rows.append((label, f"{value:.3f}", spread))
     metric = trained.config.tuning.metric
     cv_rows = selected.scores[
         (selected.scores["stage"] == "cv") & (selected.scores["metric"] == metric)
     ]
     cv = float(cv_rows.loc[cv_rows["statistic"] == "mean", "value"].iloc[0])
+    nested = selected.nested
     return CardSection(
-        "Performance (held-out test set)",
+        "Performance (nested cross-validation)" if nested else "Performance (held-out test set)",
         (
-            CardTable(("measure", "estimate", "95% CI (bootstrap)"), tuple(rows)),
-            f"Cross-validated {METRIC_NAMES.get(trained.config.tuning.metric, 'score')} on the "
-            f"training part: {cv:.3f}. Calibration: a slope near 1 and a small ICI mean "
-            "predicted and observed risks agree.",
+            CardTable(
+                (
+                    "measure",
+                    "mean over outer folds" if nested else "estimate",
+                    "spread" if nested else "95% CI (bootstrap)",
+                ),
+                tuple(rows),
+            ),
+            f"Cross-validated {METRIC_NAMES.get(trained.config.tuning.metric, 'score')} on "
+            f"{'all patients' if nested else 'the training part'}: {cv:.3f}. Calibration: a "
+            "slope near 1 and a small ICI mean predicted and observed risks agree.",
         ),
     )
 
@@ -295,19 +319,24 @@ def _biomarker_section(trained: TrainedRun, analyses: Analyses | None) -> CardSe
         if o.model_name == trained.selected.model_name and o.feature_set == "clinical"
     ]
     if clinical:
-        ours = trained.selected.score("test", "harrell_c")
-        base = clinical[0].score("test", "harrell_c")
+        ours = trained.selected.estimate("harrell_c")
+        base = clinical[0].estimate("harrell_c")
+        part = "Nested-CV" if trained.selected.nested else "Test"
         blocks.append(
-            f"Test Harrell's C with {trained.cohort.biomarker}: {ours:.3f}; clinical covariates "
+            f"{part} Harrell's C with {trained.cohort.biomarker}: {ours:.3f}; clinical covariates "
             f"only ({clinical[0].model_name}): {base:.3f} (difference {ours - base:+.3f})."
         )
     return CardSection(f"The biomarker's effect ({trained.cohort.biomarker})", tuple(blocks))
 
 
 def _limitations_section(trained: TrainedRun, spec: PredictorSpec) -> CardSection:
+    how = (
+        "nested cross-validation of one cohort"
+        if trained.selected.nested
+        else "one held-out split of one cohort"
+    )
     items = [
-        "Internal validation only (one held-out split of one cohort); validate externally "
-        "before any other use.",
+        f"Internal validation only ({how}); validate externally before any other use.",
         f"No prediction beyond {spec.max_horizon:g} years (the training follow-up) or outside "
         "the accepted values.",
     ]

@@ -262,10 +262,12 @@ def _print_summary(console: Console, result: RunResult) -> None:
     h = horizon_label(result.horizon)
     summary = result.summary()
     console.print(f"msk1model train: {result.cohort.source}", style="bold")
+    nested = result.trained.config.evaluation.scheme == "nested_cv"
+    part = "nested" if nested else "test"
     columns = {
         "model": lambda r: r.model,
         "CV C±SD": lambda r: f"{r.cv_harrell_c:.3f}±{r.cv_harrell_c_sd:.3f}",
-        "test C": lambda r: f"{r.test_harrell_c:.3f}",
+        f"{part} C": lambda r: f"{r.test_harrell_c:.3f}",
         "Uno C": lambda r: f"{r.test_uno_c:.3f}",
         f"AUC {h}": lambda r: f"{r.test_auc:.3f}",
         f"slope {h}": lambda r: f"{r.calibration_slope:.2f}",
@@ -290,15 +292,23 @@ def _print_summary(console: Console, result: RunResult) -> None:
         for row in rows.itertuples(index=False):
             table.add_row(*(cell(row) for cell in columns.values()))
         console.print(table)
+    evaluation = result.trained.config.evaluation
+    where = (
+        f"mean over {evaluation.outer_folds} outer folds x {evaluation.repeats} of nested CV"
+        if nested
+        else "held-out part"
+    )
     console.print(
-        "CV C: cross-validated Harrell's C (SD over folds); test C, Uno C, AUC: held-out part; "
+        f"CV C: cross-validated Harrell's C (SD over folds); {part} C, Uno C, AUC: {where}; "
         f"slope: calibration slope at {h}; export: the registered model"
     )
     flow = result.cohort.flow[-1]
-    console.print(
-        f"patients analysed: {flow.patients} ({flow.events} events); "
-        f"train {len(result.split.train)}, test {len(result.split.test)}"
+    parts = (
+        "all in training (nested CV)"
+        if nested
+        else f"train {len(result.split.train)}, test {len(result.split.test)}"
     )
+    console.print(f"patients analysed: {flow.patients} ({flow.events} events); {parts}")
     console.print(
         f"MLflow: {_mlflow_uri()}, experiment {result.experiment_id}, run {result.run_id}"
     )

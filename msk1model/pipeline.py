@@ -36,6 +36,7 @@ from msk1model.export import (
     version_tags,
 )
 from msk1model.models import Design, DesignSpec, make_model, save_model
+from msk1model.nested import NestedResult, OuterFold, outer_folds, run_nested_cv
 from msk1model.predictor import PredictorSpec
 from msk1model.report import Analyses, report_document, report_scores, run_analyses, write_report
 from msk1model.report.run_figures import model_run_figures
@@ -46,11 +47,11 @@ from msk1model.results import (
     TrainedRun,
 )
 from msk1model.scores import BIOMARKER_FEATURE_SET, DIRECTIONS, headline_scores
-from msk1model.splitting import Split, make_split
+from msk1model.splitting import Split, make_split, whole_cohort_split
 from msk1model.studies import study_name
 from msk1model.tuning import tune
 
-__all__ = ["Progress", "design_spec", "planned_steps", "run"]
+__all__ = ["Progress", "design_spec", "planned_steps", "run", "run_split"]
 
 #: ``progress(steps_done, description)``: called as the run advances (for a progress bar).
 Progress = Callable[[int, str], None]
@@ -69,9 +70,28 @@ def design_spec(config: RunConfig, cohort: Cohort) -> DesignSpec:
     )
 
 
+def run_split(config: RunConfig, y: np.ndarray) -> Split:
+    """The run's training and test parts: a held-out test part (``holdout``), or every patient
+    in training (``nested_cv``, whose test parts are the outer folds); CV folds on training."""
+    folds, seed = config.split.cv_folds, config.seed
+    if config.evaluation.scheme == "nested_cv":
+        return whole_cohort_split(y, cv_folds=folds, seed=seed)
+    return make_split(y, test_size=config.split.test_size, cv_folds=folds, seed=seed)
+
+
+def _parts(split: Split) -> dict[str, np.ndarray]:
+    """The MLflow datasets of a model run: training, and test where there is a test part."""
+    return {"training": split.train, **({"test": split.test} if len(split.test) else {})}
+
+
 def planned_steps(config: RunConfig) -> int:
-    """Progress steps of a run: one per trial and one per final fit, per model and feature set."""
-    per_set = sum(_n_trials(config, m) + 1 for m in config.models.values())
+    """Progress steps of a run: one per trial and one per final fit, per model and feature set
+    (and per outer fold of nested cross-validation)."""
+    evaluation = config.evaluation
+    studies = 1 + (
+        evaluation.outer_folds * evaluation.repeats if evaluation.scheme == "nested_cv" else 0
+    )
+    per_set = sum(_n_trials(config, m) * studies + 1 for m in config.models.values())
     return per_set * len(config.feature_sets)
 
 
@@ -87,9 +107,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
     """
     notify = progress or (lambda _n, _d: None)
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
-    split = make_split(
-        cohort.y, test_size=config.split.test_size, cv_folds=config.split.cv_folds, seed=config.seed
-    )
+    split = run_split(config, cohort.y)
     design = design_spec(config, cohort)
     for feature_set in config.feature_sets:  # a transform the data cannot take fails here, early
         Design(cohort.features(feature_set), design).fit(cohort.table.iloc[split.train])
@@ -97,7 +115,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
         config.tracking, config.experiment, config.description
     )
     with tracking.parent_run(experiment_id, config, cohort) as run_id:
-        tracking.log_datasets(cohort, {"cohort": None, "training": split.train, "test": split.test})
+        tracking.log_datasets(cohort, {"cohort": None, **_parts(split)})
         outcomes = tuple(
             _fit_one(config, cohort, split, design, name, model_cfg, feature_set, notify)
             for feature_set in config.feature_sets
@@ -128,7 +146,8 @@ def _run_note(
     lines = [config.description, ""] if config.description else []
     h = max(config.evaluation.horizons)
     numbers = ", ".join(
-        f"{label} {selected.score('test', metric, horizon):.3f}"
+        f"{label} {selected.estimate(metric, horizon):.3f}"
+        + (f" (SD {selected.estimate(metric, horizon, 'sd'):.3f})" if selected.nested else "")
         for label, metric, horizon in (
             ("Harrell's C", "harrell_c", None),
             ("Uno's C", "uno_c", None),
@@ -136,9 +155,16 @@ def _run_note(
             (f"calibration slope({h:g}y)", "calibration_slope", h),
         )
     )
+    evaluation = config.evaluation
+    where = (
+        f"nested cross-validation ({evaluation.outer_folds} outer folds x {evaluation.repeats}, "
+        "mean over outer folds)"
+        if selected.nested
+        else "test set"
+    )
     lines.append(
         f"**Selected model:** {selected.model_name} ({selected.kind}, {selected.feature_set}), "
-        f"chosen on cross-validated {config.tuning.metric}; test set: {numbers}."
+        f"chosen on cross-validated {config.tuning.metric}; {where}: {numbers}."
     )
     if report_path is not None:
         lines.append(
@@ -170,7 +196,10 @@ def _fit_one(
     label = f"{name} | {feature_set}"
     tau = config.evaluation.tau
     with tracking.child_run(name, model_cfg.kind, feature_set, features) as run_id:
-        tracking.log_datasets(cohort, {"training": train, "test": test})
+        tracking.log_datasets(cohort, _parts(split))
+        nested = None
+        if config.evaluation.scheme == "nested_cv":
+            nested = _nested(config, cohort, design, name, model_cfg, feature_set, notify)
         result = tune(
             model_cfg,
             table.iloc[train],
@@ -199,23 +228,29 @@ def _fit_one(
                 random_state=config.seed,
             )
             model.fit(table.iloc[train], y[train])
-            test_scores = score_test_set(
-                model,
-                table.iloc[test],
-                y[test],
-                y_train=y[train],
-                horizons=list(config.evaluation.horizons),
-                tau=tau,
+            evaluated = (
+                nested.table()
+                if nested is not None
+                else score_test_set(
+                    model,
+                    table.iloc[test],
+                    y[test],
+                    y_train=y[train],
+                    horizons=list(config.evaluation.horizons),
+                    tau=tau,
+                )
             )
             scores = pd.concat(
-                [result.table(), test_scores],
+                [result.table(), evaluated],
                 ignore_index=True,
             ).assign(model=name, feature_set=feature_set)
         with tempfile.TemporaryDirectory() as tmp:
             tracking.log_model_result(
                 result.best_params, scores, result.trials, save_model(model, tmp)
             )
-        if config.tracking.log_figures:
+        if nested is not None:
+            tracking.log_table(nested.fold_table(), "nested_cv/outer_folds.csv")
+        if config.tracking.log_figures and nested is None:  # the figures are of the test part
             with interrupts.compute():
                 figures = model_run_figures(
                     model,
@@ -229,6 +264,52 @@ def _fit_one(
         notify(1, f"{label}: final fit")
     return ModelOutcome(
         name, model_cfg.kind, feature_set, run_id, result.best_params, scores, model
+    )
+
+
+def _nested(
+    config: RunConfig,
+    cohort: Cohort,
+    design: DesignSpec,
+    name: str,
+    model_cfg: ModelConfig,
+    feature_set: str,
+    notify: Progress,
+) -> NestedResult:
+    """Nested cross-validation of one model and feature set over every patient."""
+    evaluation = config.evaluation
+    plan = outer_folds(
+        cohort.y,
+        outer=evaluation.outer_folds,
+        repeats=evaluation.repeats,
+        inner=config.split.cv_folds,
+        seed=config.seed,
+    )
+
+    def fold_study(fold: OuterFold) -> str:
+        return study_name(
+            config.experiment,
+            name,
+            f"{feature_set}.{fold.label}",
+            data_fingerprint=cohort.fingerprint,
+            folds=[(fold.train[fit], fold.train[validate]) for fit, validate in fold.inner],
+        )
+
+    label = f"{name} | {feature_set}"
+    return run_nested_cv(
+        model_cfg,
+        cohort.table,
+        cohort.y,
+        plan,
+        features=cohort.features(feature_set),
+        tuning=config.tuning,
+        tau=config.evaluation.tau,
+        seed=config.seed,
+        design=design,
+        horizons=list(evaluation.horizons),
+        horizon=tuning_horizon(config),
+        study_name=fold_study,
+        callbacks=[lambda s, t: notify(1, f"{label}: nested CV trial {t.number + 1}")],
     )
 
 
@@ -371,7 +452,9 @@ def _export(trained: TrainedRun, analyses: Analyses | None) -> tuple[str, Regist
         config.export.alias,
         {name: value for name, value in metrics.items() if np.isfinite(value)},
         champion_metric=champion,
-        higher_is_better=tracking.champion_metrics(config.evaluation.horizons)[champion]
+        higher_is_better=tracking.champion_metrics(
+            config.evaluation.horizons, config.evaluation.scheme
+        )[champion]
         == "maximize",
         tags=version_tags(
             endpoint=cohort.endpoint,

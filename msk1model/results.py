@@ -29,8 +29,9 @@ class ModelOutcome:
     """One model family fitted on one feature set: tuned, refitted on the training part, scored.
 
     ``scores`` holds its rows of stage ``cv`` (mean and SD over folds of the best trial),
-    ``test`` (held-out part) and ``tuning`` (``n_trials``, ``n_failed_trials``), with ``model``
-    and ``feature_set`` filled in.
+    ``test`` (held-out part) or, under nested cross-validation, ``nested_cv`` (mean and SD over
+    the outer folds), and ``tuning`` (``n_trials``, ``n_failed_trials``), with ``model`` and
+    ``feature_set`` filled in.
     """
 
     model_name: str
@@ -48,6 +49,19 @@ class ModelOutcome:
         return score_value(
             self.scores, stage=stage, metric=metric, horizon=horizon, statistic=statistic
         )
+
+    @property
+    def nested(self) -> bool:
+        """Whether performance was estimated by nested cross-validation (no test part)."""
+        return bool((self.scores["stage"] == "nested_cv").any())
+
+    def estimate(self, metric: str, horizon: float | None = None, statistic: str = "mean") -> float:
+        """The performance estimate of a test metric: its value on the held-out test part, or
+        under nested cross-validation the outer folds' ``mean`` (or ``sd``; NaN on a test
+        part, which has no SD)."""
+        if self.nested:
+            return self.score("nested_cv", metric, horizon, statistic=statistic)
+        return self.score("test", metric, horizon) if statistic == "mean" else float("nan")
 
     def cv_mean(self, metric: str) -> float:
         """The CV mean of a tuning ``metric`` (``auc`` at whatever horizon it was tuned)."""
@@ -123,7 +137,8 @@ class RunResult:
 
         Columns: ``model``, ``features``, ``cv_harrell_c`` and ``cv_harrell_c_sd``, ``cv_uno_c``
         and ``cv_uno_c_sd`` (mean and SD over folds), ``test_harrell_c``, ``test_uno_c``, and at
-        the last horizon ``test_auc``, ``test_ipa`` and ``calibration_slope``; ``selected`` (bool).
+        the last horizon ``test_auc``, ``test_ipa`` and ``calibration_slope`` (the test part's
+        values, or under nested cross-validation the outer folds' means); ``selected`` (bool).
         """
         h = self.horizon
         rows = []
@@ -136,11 +151,11 @@ class RunResult:
                     "cv_harrell_c_sd": o.score("cv", "harrell_c", statistic="sd"),
                     "cv_uno_c": o.score("cv", "uno_c", statistic="mean"),
                     "cv_uno_c_sd": o.score("cv", "uno_c", statistic="sd"),
-                    "test_harrell_c": o.score("test", "harrell_c"),
-                    "test_uno_c": o.score("test", "uno_c"),
-                    "test_auc": o.score("test", "auc", h),
-                    "test_ipa": o.score("test", "ipa", h),
-                    "calibration_slope": o.score("test", "calibration_slope", h),
+                    "test_harrell_c": o.estimate("harrell_c"),
+                    "test_uno_c": o.estimate("uno_c"),
+                    "test_auc": o.estimate("auc", h),
+                    "test_ipa": o.estimate("ipa", h),
+                    "calibration_slope": o.estimate("calibration_slope", h),
                     "selected": o is self.selected,
                 }
             )

@@ -8,6 +8,7 @@ and :func:`msk1model.tracking.mlflow_metrics` is the one place where a row becom
 metric name (``test/auc_5y``, ``calibration/ici_5y``, ``added_value/coxnet.test_harrell_c``).
 
 Stages: ``cv`` (validation folds of the training part), ``test`` (the held-out part),
+``nested_cv`` (nested cross-validation: mean and SD over the outer folds of every test metric),
 ``tuning`` (the Optuna study: ``n_trials``, ``n_failed_trials``), ``delta_cv``/``delta_test``
 (clinical+biomarker minus clinical, per model family), ``optimism_corrected`` (Harrell's bootstrap
 of the selected model) and ``biomarker`` (the report's REMARK analyses).
@@ -27,6 +28,7 @@ __all__ = [
     "BIOMARKER_FEATURE_SET",
     "CV_METRICS",
     "DIRECTIONS",
+    "NESTED_STAGE",
     "SCORE_COLUMNS",
     "TEST_METRICS",
     "TEST_METRICS_PER_HORIZON",
@@ -42,7 +44,17 @@ __all__ = [
     "score_value",
 ]
 
-Stage = Literal["cv", "test", "tuning", "delta_cv", "delta_test", "optimism_corrected", "biomarker"]
+Stage = Literal[
+    "cv",
+    "test",
+    "nested_cv",
+    "tuning",
+    "delta_cv",
+    "delta_test",
+    "delta_nested_cv",
+    "optimism_corrected",
+    "biomarker",
+]
 
 SCORE_COLUMNS = ("model", "feature_set", "stage", "metric", "horizon", "statistic", "value")
 
@@ -145,13 +157,13 @@ def delta_scores(
     baseline: str = BASELINE_FEATURE_SET,
     compared: str = BIOMARKER_FEATURE_SET,
 ) -> pd.DataFrame:
-    """Per model, ``compared`` minus ``baseline`` for every cv/test score both have.
+    """Per model, ``compared`` minus ``baseline`` for every cv/test/nested_cv score both have.
 
     The rows keep model, metric, horizon and statistic; their stage is ``delta_<stage>`` and
     their feature set None.
     """
     keys = ["model", "stage", "metric", "horizon", "statistic"]
-    own = scores[scores["stage"].isin(["cv", "test"])]
+    own = scores[scores["stage"].isin(["cv", "test", NESTED_STAGE])]
     new = own[own["feature_set"] == compared]
     base = own[own["feature_set"] == baseline]
     merged = new.merge(base, on=keys, suffixes=("", "_base"), sort=False)
@@ -168,6 +180,9 @@ def delta_scores(
     )
 
 
+#: The stage of nested cross-validation's estimates (outer folds' mean and SD).
+NESTED_STAGE = "nested_cv"
+
 #: The cv/test scores a run's parent shows per model and feature set (and their deltas, except
 #: the CV Uno's C): (stage, metric, statistic), every horizon of the per-horizon ones.
 _HEADLINE = {
@@ -179,6 +194,10 @@ _HEADLINE = {
     ("test", "auc", "value"),
     ("test", "brier", "value"),
     ("test", "ipa", "value"),
+    *(
+        (NESTED_STAGE, metric, "mean")
+        for metric in ("harrell_c", "uno_c", "ibs", "auc", "brier", "ipa")
+    ),
 }
 
 

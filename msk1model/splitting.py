@@ -1,4 +1,5 @@
-"""Seeded, event-stratified train/test split and K-fold CV on the training part."""
+"""Seeded, event-stratified train/test split and K-fold CV on the training part (or, for
+nested cross-validation, K-fold CV on every patient)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from msk1model.outcome import as_y
 
-__all__ = ["Split", "make_split"]
+__all__ = ["Split", "make_split", "whole_cohort_split"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,13 @@ def make_split(y: np.ndarray, *, test_size: float, cv_folds: int, seed: int) -> 
     kfold = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
     folds = tuple((fit, val) for fit, val in kfold.split(train, event[train]))
     return Split(train=train, test=test, folds=folds)
+
+
+def whole_cohort_split(y: np.ndarray, *, cv_folds: int, seed: int) -> Split:
+    """Every patient in the training part (no test part) cut into ``cv_folds`` folds: the
+    final model of nested cross-validation is tuned and refitted on all patients."""
+    event = as_y(y)["event"]
+    train = np.arange(len(event))
+    kfold = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+    folds = tuple((fit, val) for fit, val in kfold.split(train, event))
+    return Split(train=train, test=train[:0], folds=folds)

@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 from msk1model.config import RunConfig, log2_offset, tuning_horizon
 from msk1model.data.cohort import Cohort, load_cohort
 from msk1model.errors import StudyError
-from msk1model.pipeline import design_spec, model_study_name
-from msk1model.splitting import Split, make_split
+from msk1model.pipeline import design_spec, model_study_name, run_split
+from msk1model.splitting import Split
 from msk1model.studies import describe_storage, finished_trials, open_storage
 from msk1model.tuning import run_study
 
@@ -46,9 +46,7 @@ class StudyStatus:
 
 def _plan(config: RunConfig) -> tuple[Cohort, Split, list[tuple[str, str, str, int]]]:
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
-    split = make_split(
-        cohort.y, test_size=config.split.test_size, cv_folds=config.split.cv_folds, seed=config.seed
-    )
+    split = run_split(config, cohort.y)
     plan: list[tuple[str, str, str, int]] = []
     for feature_set in config.feature_sets:
         for name, model in config.models.items():

@@ -138,7 +138,7 @@ def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
             name = f"tuning/{metric}"
         elif stage == "biomarker":
             name = f"biomarker/{metric}{statistic}"
-        elif stage in ("delta_cv", "delta_test"):
+        elif stage in ("delta_cv", "delta_test", "delta_nested_cv"):
             part = stage.removeprefix("delta_")
             name = f"added_value/{row.model}.{part}_{metric}{horizon}{statistic}"
         elif stage == "optimism_corrected":
@@ -155,7 +155,7 @@ def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
 def parent_scores(scores: pd.DataFrame, model: str, feature_set: str) -> pd.DataFrame:
     """The rows of ``scores`` a train run logs: every row but the cv and test scores of models
     other than the selected ``model`` on ``feature_set`` (those are on their own runs)."""
-    own = scores["stage"].isin(["cv", "test"])
+    own = scores["stage"].isin(["cv", "test", "nested_cv"])
     chosen = (scores["model"] == model) & (scores["feature_set"] == feature_set)
     return scores[~own | chosen]
 
@@ -166,7 +166,7 @@ def _no_horizon(horizon: object) -> bool:
 
 def _legacy_names(horizons: list[float]) -> dict[str, str]:
     """Old flat model-run metric name -> its ``group/`` name, for every champion metric."""
-    frame = _champion_frame(horizons)
+    frame = _champion_frame(horizons, "holdout")
     new = list(mlflow_metrics(frame, run="model"))
     old = [
         f"{r.stage}_{r.metric}"
@@ -182,22 +182,26 @@ def feature_set_key(feature_set: str) -> str:
     return feature_set.replace("+", "_")
 
 
-def _champion_frame(horizons: list[float]) -> pd.DataFrame:
+def _champion_frame(horizons: list[float], scheme: str) -> pd.DataFrame:
     rows: list[dict[str, Any]] = [
         {"stage": "cv", "metric": m, "statistic": "mean", "value": 0.0} for m in CV_METRICS
     ]
-    rows += [{"stage": "test", "metric": m, "value": 0.0} for m in TEST_METRICS]
+    stage, statistic = ("nested_cv", "mean") if scheme == "nested_cv" else ("test", "value")
+    rows += [{"stage": stage, "metric": m, "statistic": statistic} for m in TEST_METRICS]
     rows += [
-        {"stage": "test", "metric": m, "horizon": h, "value": 0.0}
+        {"stage": stage, "metric": m, "horizon": h, "statistic": statistic}
         for m in TEST_METRICS_PER_HORIZON
         for h in horizons
     ]
-    return score_frame(r for r in rows if r["metric"] in DIRECTIONS)
+    return score_frame({**r, "value": 0.0} for r in rows if r["metric"] in DIRECTIONS)
 
 
-def champion_metrics(horizons: list[float]) -> dict[str, Literal["maximize", "minimize"]]:
-    """Model-run metric names that can choose a champion, and which way is better."""
-    frame = _champion_frame(horizons)
+def champion_metrics(
+    horizons: list[float], scheme: str = "holdout"
+) -> dict[str, Literal["maximize", "minimize"]]:
+    """Model-run metric names that can choose a champion, and which way is better: the test
+    part's (``holdout``) or the outer folds' means (``nested_cv``), and the CV means."""
+    frame = _champion_frame(horizons, scheme)
     names = mlflow_metrics(frame, run="model")
     return {name: DIRECTIONS[metric] for name, metric in zip(names, frame["metric"], strict=True)}
 
@@ -316,6 +320,15 @@ def _run_params(config: RunConfig, cohort: Cohort) -> dict[str, Any]:
         "tuning.metric": config.tuning.metric,
         "evaluation.horizons": ",".join(f"{h:g}" for h in config.evaluation.horizons),
         "evaluation.uno_tau": config.evaluation.tau,
+        **(
+            {
+                "evaluation.scheme": "nested_cv",
+                "evaluation.outer_folds": config.evaluation.outer_folds,
+                "evaluation.repeats": config.evaluation.repeats,
+            }
+            if config.evaluation.scheme == "nested_cv"
+            else {}
+        ),
     }
 
 
@@ -397,6 +410,15 @@ def log_model_result(
         trials.to_csv(path, index=False)
         mlflow.log_artifact(str(path), "tuning")
     mlflow.log_artifacts(str(model_dir), "model_state")
+
+
+def log_table(frame: pd.DataFrame, artifact_file: str) -> None:
+    """Log a table (no patient rows: sizes, names and scores) as a CSV artefact of the active
+    run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), str(Path(artifact_file).parent))
 
 
 def tag_study(study_name: str, storage: str) -> None:

@@ -315,10 +315,20 @@ class TuningConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    """Horizons (years) for survival probabilities and the truncation time of Uno's C."""
+    """Horizons (years) for survival probabilities, the truncation time of Uno's C, and how
+    performance is estimated: on the held-out test part (``holdout``), or by nested
+    cross-validation over every patient (``nested_cv``)."""
 
     horizons: list[float] = Field(default_factory=lambda: [3.0, 5.0], min_length=1)
     uno_tau: float | None = Field(None, gt=0, description="years; None: the largest horizon")
+    scheme: Literal["holdout", "nested_cv"] = Field(
+        "holdout",
+        description="holdout: tune on the training part, score the test part (split.test_size)."
+        " nested_cv: tune inside each outer training part, score its outer test part, report "
+        "the outer folds' mean and SD; the final model is tuned and refitted on all patients",
+    )
+    outer_folds: int = Field(5, ge=2, le=20, description="nested_cv: outer folds per repeat")
+    repeats: int = Field(1, ge=1, le=20, description="nested_cv: repeats of the outer folds")
 
     @field_validator("horizons")
     @classmethod
@@ -479,10 +489,36 @@ class RunConfig(_Strict):
         return {**data, "export": {**export, "champion_metric": name}}
 
     @model_validator(mode="after")
+    def _nested_cv_has_no_test_part(self) -> RunConfig:
+        if self.evaluation.scheme != "nested_cv":
+            return self
+        if self.report.enabled:
+            raise ValueError(
+                "report.enabled is true, but evaluation.scheme nested_cv keeps no held-out test "
+                "part, and the report's analyses are of that part. Fix: set report.enabled: "
+                "false (the model runs log the nested estimates under nested_cv/), or "
+                "evaluation.scheme: holdout"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nested_cv_champion(cls, data: Any) -> Any:
+        """Under nested_cv the default champion metric is the nested Harrell's C (the default
+        test/harrell_c is not logged there); a metric the config names is kept and checked."""
+        if not isinstance(data, dict):
+            return data
+        evaluation, export = data.get("evaluation"), data.get("export", {})
+        nested = isinstance(evaluation, dict) and evaluation.get("scheme") == "nested_cv"
+        if not nested or not isinstance(export, dict) or "champion_metric" in export:
+            return data
+        return {**data, "export": {**export, "champion_metric": "nested_cv/harrell_c_mean"}}
+
+    @model_validator(mode="after")
     def _champion_metric_is_logged(self) -> RunConfig:
         from msk1model.tracking import champion_metrics  # the one place metric names are made
 
-        allowed = champion_metrics(self.evaluation.horizons)
+        allowed = champion_metrics(self.evaluation.horizons, self.evaluation.scheme)
         name = self.export.champion_metric
         if name not in allowed:
             hint = difflib.get_close_matches(name, list(allowed), n=1)
@@ -491,6 +527,12 @@ class RunConfig(_Strict):
                 f"direction, but got {name!r}"
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 + f"; allowed with horizons {self.evaluation.horizons}: {sorted(allowed)}"
+                + (
+                    ". Under evaluation.scheme nested_cv no test/ metric is logged: the outer "
+                    "folds' mean of test/<name> is nested_cv/<name>_mean"
+                    if self.evaluation.scheme == "nested_cv" and name.startswith("test/")
+                    else ""
+                )
             )
         return self
 
