@@ -357,9 +357,11 @@ def _tune(config_path: str, overrides: Sequence[str], *, worker: bool) -> int:
 def _check(config_path: str, overrides: Sequence[str]) -> int:
     from msk1model.config import load_config, log2_offset
     from msk1model.data.cohort import load_cohort
+    from msk1model.pipeline import run_split
 
     config = load_config(config_path, overrides)
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
+    run_split(config, cohort.y)  # enough events in every fold and test part
     console = Console()
     console.print(f"config {config_path}: valid (experiment {config.experiment!r})")
     console.print(cohort.flow_table().to_string(index=False))

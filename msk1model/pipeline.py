@@ -24,6 +24,7 @@ from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset, t
 from msk1model.contract import InputContract
 from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
 from msk1model.data.rules import value_rules
+from msk1model.data.validation import check_events_per_part
 from msk1model.errors import Msk1ModelError
 from msk1model.evaluation.scorecard import score_test_set
 from msk1model.export import (
@@ -74,9 +75,30 @@ def run_split(config: RunConfig, y: np.ndarray) -> Split:
     """The run's training and test parts: a held-out test part (``holdout``), or every patient
     in training (``nested_cv``, whose test parts are the outer folds); CV folds on training."""
     folds, seed = config.split.cv_folds, config.seed
-    if config.evaluation.scheme == "nested_cv":
-        return whole_cohort_split(y, cv_folds=folds, seed=seed)
-    return make_split(y, test_size=config.split.test_size, cv_folds=folds, seed=seed)
+    evaluation = config.evaluation
+    if evaluation.scheme == "nested_cv":
+        split = whole_cohort_split(y, cv_folds=folds, seed=seed)
+    else:
+        split = make_split(y, test_size=config.split.test_size, cv_folds=folds, seed=seed)
+    parts = {
+        f"CV validation fold {k + 1} of {folds}": split.train[validate]
+        for k, (_, validate) in enumerate(split.folds)
+    }
+    if evaluation.scheme == "nested_cv":
+        plan = outer_folds(
+            y, outer=evaluation.outer_folds, repeats=evaluation.repeats, inner=folds, seed=seed
+        )
+        for fold in plan:
+            parts[f"nested CV {fold.label} test part"] = fold.test
+            for k, (_, validate) in enumerate(fold.inner):
+                parts[f"nested CV {fold.label} inner fold {k + 1}"] = fold.train[validate]
+        fewer = "fewer folds (evaluation.outer_folds, split.cv_folds)"
+    else:
+        parts["the test part"] = split.test
+        fewer = "fewer folds (split.cv_folds), a larger split.test_size"
+    fix = f"{fewer}, a later evaluation.uno_tau (within the follow-up) or a larger cohort"
+    check_events_per_part(y, parts, tau=evaluation.tau, fix=fix)
+    return split
 
 
 def _parts(split: Split) -> dict[str, np.ndarray]:

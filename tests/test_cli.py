@@ -83,6 +83,21 @@ def test_train_prints_a_summary_that_fits_80_columns(
     [
         (("tuning.n_trail=3",), "tuning has no key 'n_trail'"),
         (("data.columns.biomarker=RPS6KA5",), "lacks required column(s) 'RPS6KA5'"),
+        (
+            ("models.coxnet.search_space.l1_ratio={type: float, low: 2, high: 5}",),
+            "config key 'models.coxnet': Value error, search_space.l1_ratio.low is 2.0, outside "
+            "what coxnet l1_ratio takes: (0, 1]. Fix: low and high in that range",
+        ),
+        (
+            ("models.xgb_cox.params.n_estimators=0",),
+            "params.n_estimators is 0, outside what xgb_cox n_estimators takes: whole numbers >= 1",
+        ),
+        (
+            ("data.synthetic.n_patients=100", "split.cv_folds=5", "evaluation.uno_tau=1"),
+            "CV validation fold 1 of 5 holds 1 event(s) up to 1 years (Uno's C truncation, "
+            "evaluation.uno_tau), but every metric needs at least 2 in each validation fold and "
+            "test part. Fix: fewer folds (split.cv_folds)",
+        ),
     ],
 )
 def test_bad_input_exits_non_zero_without_runs(

@@ -180,3 +180,39 @@ def test_value_rules_name_numeric_features_and_keep_low_below_high() -> None:
         load_config(DEFAULT_CONFIG, ["data.integer=[stage]"])
     with pytest.raises(ConfigError, match=r"data.ranges names \['grade'\], which are not numeric"):
         load_config(DEFAULT_CONFIG, ["data.categorical=[grade]", "data.ranges={grade: [1, 3]}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("models.xgb_cox.params.reg_alpha=-1", r"params.reg_alpha is -1, outside what xgb_cox "
+         r"reg_alpha takes: >= 0"),
+        ("models.ridge={kind: coxnet, params: {alpha: fast, l1_ratio: 0}}",
+         r"params.alpha is 'fast', outside what coxnet alpha takes: > 0 or 'path'"),
+        ("models.aft={kind: xgb_aft, params: {distribution: gumbel}}",
+         r"params.distribution is 'gumbel', outside what xgb_aft distribution takes: one of "
+         r"'normal', 'logistic', 'extreme'"),
+        ("models.xgb_cox.search_space.max_depth={type: float, low: 1, high: 4}",
+         r"search_space.max_depth is a float range, but xgb_cox max_depth takes whole numbers "
+         r">= 1. Fix: type: int"),
+        ("models.xgb_cox.search_space.subsample={type: float, low: 0.0, high: 1.0}",
+         r"search_space.subsample.low is 0.0, outside what xgb_cox subsample takes: \(0, 1\]"),
+        ("models.xgb_cox.params.validation_fraction=1",
+         r"validation_fraction is 1, outside what xgb_cox validation_fraction takes: \(0, 1\)"),
+    ],
+)  # fmt: skip
+def test_hyperparameter_domains_are_checked_before_any_run(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(DEFAULT_CONFIG, [override])
+
+
+def test_every_declared_domain_admits_the_models_defaults() -> None:
+    """The domains and the models agree: each default value lies in its domain."""
+    from msk1model.models import MODEL_KINDS, hyperparameters_of
+    from msk1model.models.domains import DOMAINS
+
+    for kind in MODEL_KINDS:
+        defaults = hyperparameters_of(kind)
+        assert set(DOMAINS[kind]) <= set(defaults), kind
+        for name, domain in DOMAINS[kind].items():
+            assert domain.admits(defaults[name]), (kind, name, defaults[name])

@@ -335,3 +335,20 @@ def test_built_in_cohorts_get_the_canonical_rules() -> None:
     assert rules.integer == ("grade", "nodes", "pr")
     tuned = value_rules(DataConfig(categorical=["grade"], ranges={"age": (18, 100)}))
     assert tuned.ranges["age"] == (18.0, 100.0) and "grade" not in tuned.ranges
+
+
+@pytest.mark.parametrize("missing", ["drop", "impute"])
+def test_an_all_missing_covariate_has_its_own_message_in_both_modes(
+    tmp_path: Path, missing: str
+) -> None:
+    table = cohort_table()
+    table["age"] = np.nan
+    config = csv_config(write_csv(tmp_path, table), missing=missing)
+    consequence = "drop every patient" if missing == "drop" else "no training median"
+    with pytest.raises(
+        DataError,
+        match=rf"covariate column 'age' is entirely missing \(all 120 patients after the "
+        rf"subgroup\); data.missing: {missing} .*{consequence}.*Fix: remove 'age' from "
+        r"data.covariates",
+    ):
+        load_cohort(config, SPLIT, seed=0)

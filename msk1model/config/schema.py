@@ -258,7 +258,46 @@ class ModelConfig(_Strict):
         both = sorted(set(self.params) & set(self.search_space))
         if both:
             raise ValueError(f"{both} are both fixed in params and tuned in search_space; keep one")
+        self._within_domains()
         return self
+
+    def _within_domains(self) -> None:
+        """Fixed values and search-space bounds and choices inside each hyperparameter's domain
+        (:mod:`msk1model.models.domains`), so that a bad one stops the config, not a trial."""
+        from msk1model.models.domains import domain_of
+
+        for name, value in self.params.items():
+            domain = domain_of(self.kind, name)
+            if domain is not None and not isinstance(value, list) and not domain.admits(value):
+                raise ValueError(
+                    f"params.{name} is {value!r}, outside what {self.kind} {name} takes: "
+                    f"{domain.describe()}. Fix: a value in that range"
+                )
+        for name, spec in self.search_space.items():
+            domain = domain_of(self.kind, name)
+            if domain is None:
+                continue
+            where = f"search_space.{name}"
+            if isinstance(spec, CategoricalParam):
+                bad = [c for c in spec.choices if not domain.admits(c)]
+                if bad:
+                    raise ValueError(
+                        f"{where} has choices {bad} outside what {self.kind} {name} takes: "
+                        f"{domain.describe()}. Fix: choices in that range"
+                    )
+                continue
+            if domain.integer and isinstance(spec, FloatParam):
+                raise ValueError(
+                    f"{where} is a float range, but {self.kind} {name} takes "
+                    f"{domain.describe()}. Fix: type: int"
+                )
+            for end in ("low", "high"):
+                value = getattr(spec, end)
+                if not domain.admits(value):
+                    raise ValueError(
+                        f"{where}.{end} is {value!r}, outside what {self.kind} {name} takes: "
+                        f"{domain.describe()}. Fix: low and high in that range"
+                    )
 
 
 class TuningConfig(_Strict):

@@ -115,6 +115,7 @@ def load_cohort(
     )
     flow = [_step(f"loaded from {source}", table)]
     table, flow = _apply_subgroup(table, raw, data.subgroup, flow)
+    validation.check_covariates_present(table, data.covariates, data.missing)
     table, flow = _drop_missing(table, [cols.biomarker], flow, "biomarker measured")
     if data.missing == "drop":
         table, flow = _drop_missing(table, data.covariates, flow, "complete cases")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -138,6 +138,44 @@ def check_biomarker(table: pd.DataFrame, column: str) -> None:
             f"biomarker column {column!r} is constant ({values.dropna().iloc[0]!r} in every row); "
             "it cannot carry prognostic information. Fix: check the column mapping"
         )
+
+
+def check_covariates_present(table: pd.DataFrame, covariates: Sequence[str], missing: str) -> None:
+    """No covariate is missing in every patient (after the subgroup): with ``missing: drop`` it
+    would drop them all, with ``impute`` it has no training median to impute."""
+    for column in covariates:
+        if len(table) and table[column].isna().all():
+            consequence = (
+                "data.missing: drop would drop every patient"
+                if missing == "drop"
+                else "data.missing: impute has no training median to fill it with"
+            )
+            raise DataError(
+                f"covariate column {column!r} is entirely missing (all {len(table)} patients "
+                f"after the subgroup); {consequence}. Fix: remove {column!r} from "
+                "data.covariates, or check the column mapping and the source"
+            )
+
+
+#: Fewest events before Uno's truncation time a validation fold or test part must hold: with
+#: fewer, Harrell's and Uno's C and the AUC are undefined or rest on one patient.
+MIN_EVENTS_PER_PART = 2
+
+
+def check_events_per_part(
+    y: np.ndarray, parts: Mapping[str, np.ndarray], *, tau: float, fix: str
+) -> None:
+    """Every named part (row positions: a CV validation fold, the test part, an outer fold)
+    holds at least :data:`MIN_EVENTS_PER_PART` events at or before ``tau`` years."""
+    event, time = np.asarray(y["event"], dtype=bool), np.asarray(y["time"], dtype=float)
+    for name, rows in parts.items():
+        found = int(np.sum(event[rows] & (time[rows] <= tau)))
+        if found < MIN_EVENTS_PER_PART:
+            raise DataError(
+                f"{name} holds {found} event(s) up to {tau:g} years (Uno's C truncation, "
+                f"evaluation.uno_tau), but every metric needs at least {MIN_EVENTS_PER_PART} "
+                f"in each validation fold and test part. Fix: {fix}"
+            )
 
 
 def minimum_events(cv_folds: int, test_size: float) -> int:
