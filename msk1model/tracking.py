@@ -56,6 +56,7 @@ from msk1model.scores import (
     horizon_label,
     score_frame,
 )
+from msk1model.store_lock import store_lock
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
@@ -224,10 +225,14 @@ def setup_experiment(tracking: TrackingConfig, experiment: str, description: str
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            location = tracking.artifact_location or _default_artifact_location(uri)
-            mlflow.create_experiment(experiment, artifact_location=location)
+        # the first use creates (or migrates) an embedded store's tables, and the experiment:
+        # one process at a time, so that runs started together all find one of each
+        with store_lock(uri):
+            MlflowClient().search_registered_models(max_results=1)  # both stores initialised
+            found = mlflow.get_experiment_by_name(experiment)
+            if found is None:
+                location = tracking.artifact_location or _default_artifact_location(uri)
+                mlflow.create_experiment(experiment, artifact_location=location)
         # nested (child and trial) runs go to the active experiment: make it this one
         experiment_id = str(mlflow.set_experiment(experiment).experiment_id)
         if description:
