@@ -130,6 +130,19 @@ def _add_downstream_verbs(verbs: argparse._SubParsersAction) -> None:
     listing.add_argument("name", help="registered model name, e.g. msk1-prognostic")
     listing.add_argument("--tracking-uri", **tracking)
 
+    runs = verbs.add_parser(
+        "runs",
+        help="list runs with their state; --clean-stale ends what killed processes left",
+        description="Train and model runs (newest first) with their state and the process "
+        "that ran them; STALE marks a RUNNING run whose process has ended (killed with "
+        "SIGKILL, out of memory). --clean-stale ends stale runs as KILLED, fails their "
+        "pending logged models and deletes versions a dead run left without lineage tags.",
+    )
+    runs.add_argument("--experiment", default=None, help="one experiment (default: all)")
+    runs.add_argument("--trials", action="store_true", help="list trial runs too")
+    runs.add_argument("--clean-stale", action="store_true", help="end stale runs as KILLED")
+    runs.add_argument("--tracking-uri", **tracking)
+
     promote = verbs.add_parser(
         "promote",
         help="point an alias (default: champion) at a version",
@@ -186,11 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True)
     try:
-        with interrupts.graceful_signals():  # open MLflow runs end as FAILED on SIGTERM/Ctrl-C
+        with interrupts.graceful_signals():  # open MLflow runs end as KILLED on SIGTERM/Ctrl-C
             code = _dispatch(args)
             late = interrupts.pending_exit_code()
     except interrupts.Interrupted as exc:
-        console.print(f"[bold red]interrupted:[/] {exc}; the open MLflow runs ended as FAILED")
+        console.print(f"[bold red]interrupted:[/] {exc}; the open MLflow runs ended as KILLED")
         return exc.exit_code
     except Msk1ModelError as exc:
         console.print(
@@ -213,6 +226,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _report(args.run_id, args.out, args.tracking_uri)
     if args.verb == "models":
         return _models(args.name, args.tracking_uri)
+    if args.verb == "runs":
+        return _runs(args.experiment, args.trials, args.clean_stale, args.tracking_uri)
     if args.verb == "promote":
         return _promote(args.name, args.version, args.alias, args.tracking_uri)
     if args.verb == "predict":
@@ -461,6 +476,31 @@ def _models(name: str, tracking_uri: str | None) -> int:
         table.add_column(column)
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
+    console.print(table)
+    return 0
+
+
+def _runs(experiment: str | None, trials: bool, clean: bool, tracking_uri: str | None) -> int:
+    from msk1model.stale import clean_stale, list_runs
+
+    _use_store(tracking_uri)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if clean:
+        done = clean_stale(experiment)
+        console.print(
+            f"ended {len(done.runs_killed)} stale run(s) as KILLED, failed "
+            f"{len(done.models_failed)} pending logged model(s), deleted "
+            f"{len(done.versions_deleted)} version(s) without lineage"
+            + (f": {', '.join(done.versions_deleted)}" if done.versions_deleted else "")
+        )
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("run id", "experiment", "run", "role", "state", "started", "process"):
+        table.add_column(column, overflow="fold")
+    for row in list_runs(experiment, trials=trials):
+        state = f"{row.status} (STALE)" if row.stale else row.status
+        table.add_row(
+            row.run_id, row.experiment, row.name, row.role, state, row.started, row.process
+        )
     console.print(table)
     return 0
 

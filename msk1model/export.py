@@ -333,7 +333,7 @@ def register_predictor(
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``name``; move ``alias`` if it is better.
 
-    The version carries ``tags``, every metric (MLflow names, from
+    The version is created with ``tags``, every metric (MLflow names, from
     :func:`msk1model.tracking.mlflow_metrics`) as a ``metric.<name>`` tag and ``description``
     (the model card). It becomes the champion when no champion exists, or when the champion was
     trained on the same endpoint and cohort definition (``tags``' :data:`ENDPOINT_TAG` and
@@ -341,13 +341,13 @@ def register_predictor(
     ``higher_is_better``); otherwise the champion stays and :attr:`Registration.reason` says why.
     """
     client = MlflowClient()
+    every_tag = {**tags, **{METRIC_TAG_PREFIX + k: repr(v) for k, v in metrics.items()}}
     try:
-        version = mlflow.register_model(model_uri, name, await_registration_for=60).version
-        for key, value in {
-            **tags,
-            **{METRIC_TAG_PREFIX + k: repr(v) for k, v in metrics.items()},
-        }.items():
-            client.set_model_version_tag(name, version, key, value)
+        # the version is created with its tags in one step: a process killed at any point
+        # leaves either no version or one with its lineage and metrics (never a bare one)
+        version = mlflow.register_model(
+            model_uri, name, await_registration_for=60, tags=every_tag
+        ).version
         if description:
             client.update_model_version(name, version, description=description)
         previous = _current_alias(client, name, alias)

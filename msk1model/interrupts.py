@@ -5,7 +5,7 @@ through a SQL transaction (the SQLite file stays locked while the run is being e
 row was written but before MLflow tracks it (the run stays RUNNING forever). So the handler raises
 only while the run is inside a :func:`compute` section (model fitting and scoring, which hold no
 store resources); anywhere else it records the request, and :class:`Interrupted` is raised when the
-run next enters a compute section. The open MLflow runs then end as FAILED as the exception
+run next enters a compute section. The open MLflow runs then end as KILLED as the exception
 unwinds. A second signal exits at once (``os._exit``), for a run that must not wait.
 """
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,6 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from msk1model.config import ModelConfig, TuningConfig
 from msk1model.errors import StudyError
+from msk1model.processes import is_dead, this_process
 
 __all__ = [
     "DEFAULT_JOURNAL",
@@ -248,7 +247,7 @@ def _marked(objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Tria
     """The objective, with the trial marked by the worker running it (host and process id)."""
 
     def marked(trial: optuna.Trial) -> float:
-        trial.set_user_attr(_WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(_WORKER_ATTR, this_process())
         return objective(trial)
 
     return marked
@@ -261,24 +260,11 @@ def _fail_stale(study: optuna.Study, storage: BaseStorage | None) -> None:
         return
     if not isinstance(storage, JournalStorage):
         return
-    host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = str(trial.user_attrs.get(_WORKER_ATTR, ""))
-        worker_host, _, pid = worker.rpartition(":")
-        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
-            continue
+        if not is_dead(str(trial.user_attrs.get(_WORKER_ATTR, ""))):
+            continue  # alive, or on another host (whose processes this one cannot see)
         trial_id = storage.get_trial_id_from_study_id_trial_number(
             storage.get_study_id_from_name(study.study_name), trial.number
         )
         if storage.set_trial_state_values(trial_id, TrialState.FAIL):
             study.enqueue_trial(trial.params, user_attrs={"msk1model.retry_of": trial.number})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +46,8 @@ from mlflow.tracking import MlflowClient
 
 from msk1model.config import RunConfig, TrackingConfig, config_hash
 from msk1model.data.cohort import Cohort, table_fingerprint
-from msk1model.errors import TrackingError
+from msk1model.errors import DataError, TrackingError
+from msk1model.processes import this_process
 from msk1model.scores import (
     CV_METRICS,
     DIRECTIONS,
@@ -109,6 +110,13 @@ CALIBRATION_NAMES = {
     "e90": "e90",
     "d_calibration": "d_calibration",
 }
+
+
+#: Tag of a failed run: its error (type and message).
+ERROR_TAG = "msk1model.error"
+#: Tag of train and model runs: the process running them (``host:pid:start``), so that
+#: ``msk1model runs --clean-stale`` can tell a run left RUNNING by a dead process.
+PROCESS_TAG = "msk1model.process"
 
 
 def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
@@ -296,17 +304,48 @@ def _git_state() -> tuple[str | None, bool]:
 
 @contextmanager
 def parent_run(experiment_id: str, config: RunConfig, cohort: Cohort) -> Iterator[str]:
-    """Start the parent run of a ``train``; ended as FAILED if the body raises."""
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"train-{config.experiment}"
-    ) as run:
-        mlflow.set_tags({"msk1model.role": "train", **provenance_tags(config, cohort)})
+    """Start the parent run of a ``train``; see :func:`_ended` for how it ends."""
+    with (
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.experiment}") as run,
+        _ended(),
+    ):
+        mlflow.set_tags(
+            {
+                "msk1model.role": "train",
+                PROCESS_TAG: this_process(),
+                **provenance_tags(config, cohort),
+            }
+        )
         if config.description:
             mlflow.set_tag("mlflow.note.content", config.description)
         mlflow.log_params(_run_params(config, cohort))
         mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.yaml")
         mlflow.log_table(cohort.flow_table(), "data/patient_flow.json")
         yield run.info.run_id
+
+
+@contextmanager
+def _ended() -> Iterator[None]:
+    """End the active run as KILLED when a signal or Ctrl-C stopped the body, as FAILED with
+    the error in tag ``msk1model.error`` when it raised; MLflow ends it FINISHED otherwise."""
+    try:
+        yield
+    except KeyboardInterrupt:  # interrupts.Interrupted: SIGTERM or Ctrl-C
+        mlflow.end_run("KILLED")
+        raise
+    except Exception as exc:
+        with suppress(Exception):  # the store may be what failed: the run still ends
+            mlflow.set_tag(ERROR_TAG, _error_text(exc))
+        mlflow.end_run("FAILED")
+        raise
+
+
+def _error_text(exc: Exception) -> str:
+    """What a failed run keeps of its error: the type and message, except a data error's
+    message, which may name patients (it stays in the analyst's terminal)."""
+    if isinstance(exc, DataError):
+        return "DataError (the message, which may name patients, is in the terminal only)"
+    return f"{type(exc).__name__}: {exc}"[:5000]
 
 
 def _run_params(config: RunConfig, cohort: Cohort) -> dict[str, Any]:
@@ -386,11 +425,12 @@ def log_datasets(cohort: Cohort, parts: Mapping[str, npt.ArrayLike | None]) -> N
 
 @contextmanager
 def child_run(model_name: str, kind: str, feature_set: str, features: list[str]) -> Iterator[str]:
-    """A nested run for one model on one feature set."""
-    with mlflow.start_run(run_name=f"{model_name} | {feature_set}", nested=True) as run:
+    """A nested run for one model on one feature set; see :func:`_ended` for how it ends."""
+    with mlflow.start_run(run_name=f"{model_name} | {feature_set}", nested=True) as run, _ended():
         mlflow.set_tags(
             {
                 "msk1model.role": "model",
+                PROCESS_TAG: this_process(),
                 "msk1model.model_name": model_name,
                 "msk1model.feature_set": feature_set,
             }
@@ -506,7 +546,7 @@ def _log_trial(client: MlflowClient, parent: Any, trial: optuna.trial.FrozenTria
             metrics=_trial_metrics(trial),
         )
         if "error" in trial.user_attrs:
-            client.set_tag(run_id, "msk1model.error", str(trial.user_attrs["error"])[:5000])
+            client.set_tag(run_id, ERROR_TAG, str(trial.user_attrs["error"])[:5000])
         failed = False
     finally:
         client.set_terminated(

@@ -46,7 +46,12 @@ RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
 PROVENANCE = ("run id", "created", "config hash", "msk1model.git_commit", "msk1model.git_dirty")
 #: Tags that hold run ids or provenance; every other tag is part of the result.
 _VOLATILE_TAG_PREFIXES = ("mlflow.", "version.", "msk1model.git", "msk1model.config_hash")
-_VOLATILE_TAGS = ("msk1model.source_run", "msk1model.version", "optuna.storage")
+_VOLATILE_TAGS = (
+    "msk1model.source_run",
+    "msk1model.version",
+    "optuna.storage",
+    "msk1model.process",
+)
 
 
 def train(name: str, workdir: Path) -> Path:
