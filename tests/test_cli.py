@@ -160,6 +160,7 @@ def test_sigterm_leaves_no_run_running(tmp_path: Path) -> None:
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and {r.info.status for r in runs if r.info.status != "FINISHED"} == {"KILLED"}
     assert "Traceback" not in stderr.read_text()  # neither ours nor Optuna's
+    assert client.search_registered_models() == []  # stopped in tuning: nothing published
 
 
 def _trial_runs(db: Path) -> int:
