@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import warnings
@@ -130,6 +131,22 @@ def _add_downstream_verbs(verbs: argparse._SubParsersAction) -> None:
     listing.add_argument("name", help="registered model name, e.g. msk1-prognostic")
     listing.add_argument("--tracking-uri", **tracking)
 
+    validate = verbs.add_parser(
+        "validate",
+        help="external validation: score another cohort with a registered predictor",
+        description="Load a registered predictor (models:/NAME@ALIAS or models:/NAME/VERSION), "
+        "load the cohort CONFIG describes through the same data layer, score it as a downstream "
+        "tool would and compute Harrell's and Uno's C, and at each horizon the AUC, O/E, "
+        "calibration slope, ICI/E50/E90, Brier score and IPA, with censoring weights from the "
+        "validation cohort; logged as a run of experiment validate-NAME and tagged on the version.",
+    )
+    validate.add_argument("--model", required=True, help="models:/NAME@ALIAS or models:/NAME/N")
+    validate.add_argument("--config", required=True, help="the validation cohort's config")
+    validate.add_argument(
+        "--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )  # fmt: skip
+
     runs = verbs.add_parser(
         "runs",
         help="list runs with their state; --clean-stale ends what killed processes left",
@@ -226,6 +243,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _report(args.run_id, args.out, args.tracking_uri)
     if args.verb == "models":
         return _models(args.name, args.tracking_uri)
+    if args.verb == "validate":
+        return _validate(args.model, args.config, args.overrides)
     if args.verb == "runs":
         return _runs(args.experiment, args.trials, args.clean_stale, args.tracking_uri)
     if args.verb == "promote":
@@ -477,6 +496,35 @@ def _models(name: str, tracking_uri: str | None) -> int:
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    return 0
+
+
+def _validate(model_uri: str, config_path: str, overrides: Sequence[str]) -> int:
+    from msk1model.config import load_config
+    from msk1model.external import validate
+    from msk1model.scores import metric_label
+
+    _quiet_mlflow()
+    config = load_config(config_path, overrides)
+    result = validate(model_uri, config)
+    console = Console()
+    flow = result.cohort.flow[-1]
+    console.print(
+        f"{result.model_name} version {result.version} on {result.cohort.source}: "
+        f"{flow.patients} patients, {flow.events} events; censoring weights from this cohort",
+        highlight=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for row in result.scores.itertuples():
+        horizon = None if math.isnan(row.horizon) else row.horizon
+        table.add_row(metric_label(row.metric, horizon), f"{row.value:.3f}")
+    console.print(table)
+    console.print(
+        f"MLflow: {_mlflow_uri()}, experiment validate-{result.model_name}, run {result.run_id}",
+        highlight=False,
+    )
     return 0
 
 

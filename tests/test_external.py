@@ -1,0 +1,149 @@
+"""External validation of a registered predictor (issue 15, first step): msk1model.external."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from lifelines import KaplanMeierFitter
+from mlflow.tracking import MlflowClient
+from sksurv.metrics import (
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+)
+from sksurv.nonparametric import kaplan_meier_estimator
+
+from msk1model.cli import main
+from msk1model.config import load_config
+from msk1model.data.synthetic import make_synthetic_cohort
+from msk1model.evaluation import uno_c
+from msk1model.evaluation.timedep import brier_scores
+from msk1model.external import validate
+from msk1model.outcome import make_y
+from msk1model.pipeline import run
+
+from .conftest import DEFAULT_CONFIG, TINY
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny default experiment trained and registered into a store of this module; its
+    predictor scores (and flags) values beyond the training range, as a validation needs."""
+    folder = tmp_path_factory.mktemp("external")
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        sets = [*TINY, "report.enabled=false", "export.outside_training_range=flag"]
+        config = load_config(DEFAULT_CONFIG, [*sets, f"tracking.uri={store}"])
+        result = run(config)
+    return folder, store, result
+
+
+def _validation_cohort(folder: Path) -> Path:
+    """Another draw of the synthetic process, with much heavier censoring than development:
+    60% of the patients are censored at a uniform time before their own."""
+    table = make_synthetic_cohort(1200, seed=314)
+    rng = np.random.default_rng(7)
+    cut = rng.random(len(table)) < 0.6
+    early = rng.uniform(0.1, 1.0, len(table)) * table["time"]
+    table.loc[cut, "event"] = 0
+    table.loc[cut, "time"] = np.round(early[cut], 4)
+    path = folder / "validation.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def _config(store: str, path: Path):
+    return load_config(
+        DEFAULT_CONFIG, [f"tracking.uri={store}", f"data.source={path}", "data.time_unit=years"]
+    )
+
+
+def test_every_metric_equals_a_direct_computation_with_the_validation_censoring(
+    registered, monkeypatch
+) -> None:
+    folder, store, trained = registered
+    monkeypatch.chdir(folder)
+    path = _validation_cohort(folder)
+    result = validate("models:/msk1-prognostic@champion", _config(store, path))
+    assert (result.model_name, result.version) == ("msk1-prognostic", "1")
+
+    # the predictions, as any downstream tool gets them
+    mlflow.set_tracking_uri(store)
+    table = result.cohort.table
+    predictor = mlflow.pyfunc.load_model("models:/msk1-prognostic/1")
+    h = list(result.horizons)
+    out = predictor.predict(table, params={"horizons": h})
+    risk = out["risk_score"].to_numpy()
+    surv = np.column_stack([out[f"survival_{x:g}y"].to_numpy() for x in h])
+    y = make_y(time=table["time"], event=table["event"])
+    tau = 5.0
+
+    def got(metric, horizon=None):
+        return result.score(metric, horizon)
+
+    assert got("harrell_c") == pytest.approx(
+        concordance_index_censored(y["event"], y["time"], risk)[0], abs=1e-9
+    )
+    assert got("uno_c") == pytest.approx(concordance_index_ipcw(y, y, risk, tau=tau)[0], abs=1e-9)
+    km_t, km_s = kaplan_meier_estimator(y["event"], y["time"])
+    km = KaplanMeierFitter().fit(y["time"], y["event"])
+    for j, horizon in enumerate(h):
+        auc = cumulative_dynamic_auc(y, y, risk, [horizon])[0][0]
+        assert got("auc", horizon) == pytest.approx(auc, abs=1e-9)
+        bs = brier_score(y, y, surv[:, [j]], [horizon])[1][0]
+        assert got("brier", horizon) == pytest.approx(bs, abs=1e-9)
+        null_s = km_s[np.searchsorted(km_t, horizon, side="right") - 1]  # the validation KM
+        null = brier_score(y, y, np.full((len(y), 1), null_s), [horizon])[1][0]
+        assert got("ipa", horizon) == pytest.approx(1 - bs / null, abs=1e-9)
+        observed = 1 - float(km.survival_function_at_times(horizon).iloc[0])
+        assert got("calibration_oe", horizon) == pytest.approx(
+            observed / np.mean(1 - surv[:, j]), abs=1e-6
+        )
+
+    # development-cohort weights would give other numbers: the censoring differs
+    y_dev = trained.cohort.y[trained.split.train]
+    assert abs(uno_c(y_dev, y, risk, tau=tau) - got("uno_c")) > 1e-3
+    dev_brier = brier_scores(y_dev, y, surv[:, [0]], [h[0]])[0]
+    assert abs(dev_brier - got("brier", h[0])) > 1e-3
+
+
+def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
+    registered, monkeypatch, capsys
+) -> None:
+    folder, store, _ = registered
+    monkeypatch.chdir(folder)
+    path = _validation_cohort(folder)
+    code = main(["validate", "--model", "models:/msk1-prognostic/1", "--config",
+                 str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}",
+                 "--set", f"data.source={path}", "--set", "data.time_unit=years"])  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and "msk1-prognostic version 1 on" in out and "harrell_c" in out
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("validate-msk1-prognostic")
+    (latest, *_) = client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
+    tags = latest.data.tags
+    assert tags["msk1model.role"] == "validation" and tags["msk1model.validated_version"] == "1"
+    assert tags["msk1model.data_fingerprint"] and latest.info.status == "FINISHED"
+    assert {"external/harrell_c", "external/uno_c", "external/auc_5y", "external/brier_5y",
+            "external/ipa_5y", "external/calibration_oe_5y", "external/calibration_slope_5y",
+            "external/ici_5y"} <= set(latest.data.metrics)  # fmt: skip
+    version = client.get_model_version("msk1-prognostic", "1")
+    note = version.tags[f"msk1model.validation.{latest.info.run_id}"]
+    assert note.startswith(f"{path} (") and "Harrell's C" in note
+    c = latest.data.metrics["external/harrell_c"]
+    assert f"Harrell's C {c:.3f}" in note
+
+
+def test_a_model_that_is_not_registered_is_a_clear_error(registered, monkeypatch, capsys) -> None:
+    folder, store, _ = registered
+    monkeypatch.chdir(folder)
+    code = main(["validate", "--model", "models:/msk1-prognostic@nobody", "--config",
+                 str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}"])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "models:/msk1-prognostic@nobody is not in the registry" in err
