@@ -156,7 +156,8 @@ def test_sigterm_leaves_no_run_running(tmp_path: Path) -> None:
         proc.kill()
     assert code == 128 + signal.SIGTERM, stderr.read_text()[-4000:]
     assert "interrupted: stopped by SIGTERM" in stderr.read_text()
-    client = MlflowClient(f"sqlite:///{db}")
+    store = f"sqlite:///{db}"  # the registry too: an earlier test may have set another one
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and {r.info.status for r in runs if r.info.status != "FINISHED"} == {"KILLED"}
     assert "Traceback" not in stderr.read_text()  # neither ours nor Optuna's

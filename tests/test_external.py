@@ -37,11 +37,18 @@ def registered(tmp_path_factory: pytest.TempPathFactory):
     store = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # restored when the context ends
+        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
         sets = [*TINY, "report.enabled=false", "export.outside_training_range=flag"]
         config = load_config(DEFAULT_CONFIG, [*sets, f"tracking.uri={store}"])
         result = run(config)
     return folder, store, result
+
+
+def _restore_uris(monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate() points MLflow at its store by writing these variables: undo it after."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def _validation_cohort(folder: Path) -> Path:
@@ -69,6 +76,7 @@ def test_every_metric_equals_a_direct_computation_with_the_validation_censoring(
 ) -> None:
     folder, store, trained = registered
     monkeypatch.chdir(folder)
+    _restore_uris(monkeypatch)
     path = _validation_cohort(folder)
     result = validate("models:/msk1-prognostic@champion", _config(store, path))
     assert (result.model_name, result.version) == ("msk1-prognostic", "1")
@@ -118,13 +126,14 @@ def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
 ) -> None:
     folder, store, _ = registered
     monkeypatch.chdir(folder)
+    _restore_uris(monkeypatch)
     path = _validation_cohort(folder)
     code = main(["validate", "--model", "models:/msk1-prognostic/1", "--config",
                  str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}",
                  "--set", f"data.source={path}", "--set", "data.time_unit=years"])  # fmt: skip
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0 and "msk1-prognostic version 1 on" in out and "harrell_c" in out
-    client = MlflowClient(store)
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     experiment = client.get_experiment_by_name("validate-msk1-prognostic")
     (latest, *_) = client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
     tags = latest.data.tags
@@ -143,6 +152,7 @@ def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
 def test_a_model_that_is_not_registered_is_a_clear_error(registered, monkeypatch, capsys) -> None:
     folder, store, _ = registered
     monkeypatch.chdir(folder)
+    _restore_uris(monkeypatch)
     code = main(["validate", "--model", "models:/msk1-prognostic@nobody", "--config",
                  str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}"])  # fmt: skip
     err = " ".join(capsys.readouterr().err.split())

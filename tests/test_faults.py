@@ -47,8 +47,8 @@ def test_four_trains_started_together_in_a_fresh_folder_all_complete(tmp_path: P
         assert process.returncode == 0, out[-3000:]
         assert "Traceback" not in out and "alembic" not in out
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    client = MlflowClient()
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     experiments = [e for e in client.search_experiments() if e.name == "msk1-default"]
     assert len(experiments) == 1  # one experiment per name, not one per process
     runs = client.search_runs([experiments[0].experiment_id], "tags.`msk1model.role` = 'train'")
@@ -100,12 +100,17 @@ def _kill_when(folder: Path, query: str, above: int) -> str:
 
 
 def test_sigkill_at_each_point_leaves_earlier_work_intact_and_clean_stale_ends_the_rest(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = _train(tmp_path, preset=WHOLE)
     assert first.wait(timeout=600) == 0, first.communicate()[0][-3000:]
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    client = MlflowClient()
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # for load_model and search_logged_models below; the variables they write are restored
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     (champion,) = client.search_model_versions("name = 'msk1-prognostic'")
     finished = {r.info.run_id for r in client.search_runs(
         [e.experiment_id for e in client.search_experiments()], max_results=5000

@@ -73,7 +73,7 @@ def _msk1model(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_train_report_and_registry_work_through_a_postgresql_backed_server(
-    server: tuple[str, str], tmp_path: Path
+    server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, backend = server
     sets = [arg for item in (*TINY, f"tracking.uri={url}") for arg in ("--set", item)]
@@ -82,7 +82,7 @@ def test_train_report_and_registry_work_through_a_postgresql_backed_server(
     assert f"MLflow: {url}" in " ".join(trained.stdout.split())
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
 
-    client = MlflowClient(url)
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
     (experiment,) = [e for e in client.search_experiments() if e.name == "msk1-default"]
     assert experiment.artifact_location.startswith("mlflow-artifacts:")  # the server's root
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
@@ -98,6 +98,8 @@ def test_train_report_and_registry_work_through_a_postgresql_backed_server(
         assert cur.fetchone()[0] == 1
 
     # a downstream tool loads the champion through the server and scores patients
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)  # what set_*_uri write: restored after
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", url)
     mlflow.set_tracking_uri(url)
     mlflow.set_registry_uri(url)
     version = client.get_model_version_by_alias("msk1-prognostic", "champion")
