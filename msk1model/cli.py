@@ -146,6 +146,10 @@ def _add_downstream_verbs(verbs: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
         help="override a config key (repeatable)",
     )  # fmt: skip
+    validate.add_argument(
+        "--bootstrap", type=int, default=200, metavar="B",
+        help="bootstrap replicates of the 95%% CIs, seeded by the config's seed (0: none)",
+    )  # fmt: skip
 
     runs = verbs.add_parser(
         "runs",
@@ -244,7 +248,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "models":
         return _models(args.name, args.tracking_uri)
     if args.verb == "validate":
-        return _validate(args.model, args.config, args.overrides)
+        return _validate(args.model, args.config, args.overrides, args.bootstrap)
     if args.verb == "runs":
         return _runs(args.experiment, args.trials, args.clean_stale, args.tracking_uri)
     if args.verb == "promote":
@@ -499,14 +503,17 @@ def _models(name: str, tracking_uri: str | None) -> int:
     return 0
 
 
-def _validate(model_uri: str, config_path: str, overrides: Sequence[str]) -> int:
+def _validate(model_uri: str, config_path: str, overrides: Sequence[str], n_boot: int) -> int:
     from msk1model.config import load_config
+    from msk1model.errors import ConfigError
     from msk1model.external import validate
     from msk1model.scores import metric_label
 
     _quiet_mlflow()
     config = load_config(config_path, overrides)
-    result = validate(model_uri, config)
+    if n_boot < 0:
+        raise ConfigError(f"--bootstrap must be >= 0 (0: no CIs), but got {n_boot}")
+    result = validate(model_uri, config, n_boot=n_boot)
     console = Console()
     flow = result.cohort.flow[-1]
     console.print(
@@ -517,9 +524,15 @@ def _validate(model_uri: str, config_path: str, overrides: Sequence[str]) -> int
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for row in result.scores.itertuples():
+    table.add_column(f"95% CI ({n_boot} bootstrap)" if n_boot else "", justify="right")
+    for row in result.scores[result.scores["statistic"] == "value"].itertuples():
         horizon = None if math.isnan(row.horizon) else row.horizon
-        table.add_row(metric_label(row.metric, horizon), f"{row.value:.3f}")
+        interval = ""
+        if n_boot:
+            low = result.score(row.metric, horizon, "lower")
+            high = result.score(row.metric, horizon, "upper")
+            interval = f"{low:.3f} to {high:.3f}"
+        table.add_row(metric_label(row.metric, horizon), f"{row.value:.3f}", interval)
     console.print(table)
     console.print(
         f"MLflow: {_mlflow_uri()}, experiment validate-{result.model_name}, run {result.run_id}",

@@ -38,8 +38,10 @@ from mlflow.tracking import MlflowClient
 
 from msk1model.config import RunConfig, config_hash, log2_offset
 from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
-from msk1model.errors import ExportError, InputError
+from msk1model.errors import EvaluationError, ExportError, InputError
 from msk1model.evaluation import harrell_c, uno_c
+from msk1model.evaluation.added_value import decision_curve
+from msk1model.evaluation.bootstrap import bootstrap_replicates, summarise
 from msk1model.evaluation.calibration import (
     calibration_in_the_large,
     calibration_slope,
@@ -53,7 +55,14 @@ from msk1model.scores import horizon_label, score_frame
 from msk1model.store_lock import store_lock
 from msk1model.tracking import PROCESS_TAG, resolve_tracking_uri
 
-__all__ = ["EXTERNAL_STAGE", "Validation", "external_scores", "validate"]
+__all__ = [
+    "EXTERNAL_STAGE",
+    "NET_BENEFIT_THRESHOLDS",
+    "Validation",
+    "external_intervals",
+    "external_scores",
+    "validate",
+]
 
 #: Stage of the validation metrics (MLflow names ``external/<metric>``).
 EXTERNAL_STAGE = "external"
@@ -74,42 +83,109 @@ class Validation:
     scores: pd.DataFrame
     """Score rows of stage ``external``."""
 
-    def score(self, metric: str, horizon: float | None = None) -> float:
-        rows = self.scores[self.scores["metric"] == metric]
+    def score(self, metric: str, horizon: float | None = None, statistic: str = "value") -> float:
+        rows = self.scores[
+            (self.scores["metric"] == metric) & (self.scores["statistic"] == statistic)
+        ]
         rows = rows[rows["horizon"].isna()] if horizon is None else rows[rows["horizon"] == horizon]
         (value,) = rows["value"]
         return float(value)
+
+
+#: Risk thresholds of the net benefit (decision curve) at each horizon.
+NET_BENEFIT_THRESHOLDS = (0.1, 0.2, 0.3)
 
 
 def external_scores(
     y: np.ndarray, risk: np.ndarray, surv: np.ndarray, horizons: list[float], *, tau: float
 ) -> pd.DataFrame:
     """Every validation metric of predictions ``risk`` and ``surv`` (n, horizons) against the
-    validation outcome ``y``, with its own censoring weights (see the module)."""
+    validation outcome ``y``, with its own censoring weights (see the module); the net benefit
+    of treating the patients whose predicted risk reaches each of
+    :data:`NET_BENEFIT_THRESHOLDS` is ``net_benefit_pt10`` etc. A metric undefined on these
+    patients (say, no event before a horizon in a bootstrap sample) is NaN."""
     rows: list[dict[str, Any]] = [
-        {"metric": "harrell_c", "value": harrell_c(y, risk)},
-        {"metric": "uno_c", "value": uno_c(y, y, risk, tau=tau)},
+        {"metric": "harrell_c", "value": _defined(lambda: harrell_c(y, risk))},
+        {"metric": "uno_c", "value": _defined(lambda: uno_c(y, y, risk, tau=tau))},
     ]
     h = np.asarray(horizons, dtype=float)
+    nan = np.full(len(h), np.nan)
     per_horizon = {
-        "auc": time_dependent_auc(y, y, risk, h).auc,
-        "brier": brier_scores(y, y, surv, h),
-        "ipa": ipa(y, y, surv, h),
+        "auc": _defined(lambda: time_dependent_auc(y, y, risk, h).auc, nan),
+        "brier": _defined(lambda: brier_scores(y, y, surv, h), nan),
+        "ipa": _defined(lambda: ipa(y, y, surv, h), nan),
     }
     for j, horizon in enumerate(horizons):
         at = {"horizon": horizon}
         rows += [{"metric": name, "value": float(v[j]), **at} for name, v in per_horizon.items()]
-        s = surv[:, j]
-        smooth = integrated_calibration_index(y, s, horizon)
-        large = calibration_in_the_large(y, s, horizon)
-        rows += [
-            {"metric": "calibration_oe", "value": float(large.oe_ratio), **at},
-            {"metric": "calibration_slope", "value": calibration_slope(y, s), **at},
-            {"metric": "ici", "value": float(smooth.ici), **at},
-            {"metric": "e50", "value": float(smooth.e50), **at},
-            {"metric": "e90", "value": float(smooth.e90), **at},
-        ]  # fmt: skip
+        rows += [{**row, **at} for row in _at_horizon(y, surv[:, j], horizon)]
     return score_frame({"stage": EXTERNAL_STAGE, **row} for row in rows)
+
+
+def _at_horizon(y: np.ndarray, s: np.ndarray, horizon: float) -> list[dict[str, Any]]:
+    """Calibration and net benefit of survival predictions ``s`` at ``horizon``."""
+    smooth = _defined(lambda: integrated_calibration_index(y, s, horizon), None)
+    rows: list[dict[str, Any]] = [
+        {"metric": "calibration_oe",
+         "value": float(_defined(lambda: calibration_in_the_large(y, s, horizon).oe_ratio))},
+        {"metric": "calibration_slope", "value": float(_defined(lambda: calibration_slope(y, s)))},
+        *({"metric": name, "value": float(getattr(smooth, name)) if smooth else np.nan}
+          for name in ("ici", "e50", "e90")),
+    ]  # fmt: skip
+    curve = decision_curve(y, {"model": s}, horizon, list(NET_BENEFIT_THRESHOLDS))
+    for row in curve[curve["model"] == "model"].itertuples():
+        name = f"net_benefit_pt{round(float(row.threshold) * 100)}"
+        rows.append({"metric": name, "value": float(row.net_benefit)})
+    return rows
+
+
+def _defined(compute: Any, undefined: Any = np.nan) -> Any:
+    """``compute()``, or ``undefined`` where the metric is not defined on these patients."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # horizon clipping inside a resample
+            return compute()
+    except (EvaluationError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return undefined
+
+
+def external_intervals(
+    y: np.ndarray,
+    risk: np.ndarray,
+    surv: np.ndarray,
+    horizons: list[float],
+    *,
+    tau: float,
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Percentile bootstrap CIs of every metric of :func:`external_scores`: the validation
+    patients resampled (seeded: replicate i of B is the same for any number of workers), the
+    predictions kept, and the censoring weights estimated again in each resample. Score rows
+    with statistics ``lower`` and ``upper``."""
+
+    def statistic(rows: np.ndarray) -> dict[str, float]:
+        frame = external_scores(y[rows], risk[rows], surv[rows], horizons, tau=tau)
+        return {_key(r.metric, r.horizon): float(r.value) for r in frame.itertuples()}
+
+    reps = bootstrap_replicates(statistic, len(y), n_boot=n_boot, seed=seed)
+    full = external_scores(y, risk, surv, horizons, tau=tau)
+    out = []
+    for r in full.itertuples():
+        key = _key(r.metric, r.horizon)
+        values = reps[key].to_numpy(dtype=float) if key in reps else np.full(len(reps), np.nan)
+        ci = summarise(values, level)
+        at = {} if np.isnan(r.horizon) else {"horizon": r.horizon}
+        out += [
+            {"metric": r.metric, "statistic": "lower", "value": ci["lower"], **at},
+            {"metric": r.metric, "statistic": "upper", "value": ci["upper"], **at},
+        ]
+    return score_frame({"stage": EXTERNAL_STAGE, **row} for row in out)
+
+
+def _key(metric: str, horizon: float) -> str:
+    return metric if np.isnan(horizon) else f"{metric}@{horizon:g}"
 
 
 def _version(client: MlflowClient, model_uri: str) -> tuple[str, str]:
@@ -134,9 +210,10 @@ def _version(client: MlflowClient, model_uri: str) -> tuple[str, str]:
         ) from None
 
 
-def validate(model_uri: str, config: RunConfig) -> Validation:
+def validate(model_uri: str, config: RunConfig, *, n_boot: int = 200) -> Validation:
     """Score the cohort ``config`` describes with the registered predictor ``model_uri``, compute
-    every validation metric and log them as a validation run (see the module)."""
+    every validation metric with its ``n_boot``-replicate bootstrap CI (seeded by the config's
+    seed; 0 for none) and log them as a validation run (see the module)."""
     uri = resolve_tracking_uri(config.tracking)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -169,8 +246,14 @@ def validate(model_uri: str, config: RunConfig) -> Validation:
         ) from None
     risk = out["risk_score"].to_numpy(dtype=float)
     surv = np.column_stack([out[horizon_column(h)].to_numpy(dtype=float) for h in horizons])
-    scores = external_scores(y, risk, surv, horizons, tau=config.evaluation.tau)
-    run_id, experiment_id = _log(client, name, version, config, cohort, horizons, scores)
+    tau = config.evaluation.tau
+    scores = external_scores(y, risk, surv, horizons, tau=tau)
+    if n_boot:
+        intervals = external_intervals(
+            y, risk, surv, horizons, tau=tau, n_boot=n_boot, seed=config.seed
+        )
+        scores = pd.concat([scores, intervals], ignore_index=True)
+    run_id, experiment_id = _log(client, name, version, config, cohort, horizons, scores, n_boot)
     return Validation(run_id, experiment_id, name, version, cohort, tuple(horizons), scores)
 
 
@@ -187,6 +270,7 @@ def _log(
     cohort: Cohort,
     horizons: list[float],
     scores: pd.DataFrame,
+    n_boot: int,
 ) -> tuple[str, str]:
     experiment = f"validate-{name}"
     with store_lock(mlflow.get_tracking_uri()):
@@ -214,15 +298,22 @@ def _log(
                 "evaluation.horizons": ",".join(f"{h:g}" for h in horizons),
                 "evaluation.uno_tau": config.evaluation.tau,
                 "censoring_weights": "validation cohort (1/G(T), scikit-survival)",
+                "n_bootstrap": n_boot,
             }
         )
         mlflow.log_metrics(
-            {_metric_name(r.metric, r.horizon): float(r.value) for r in scores.itertuples()}
+            {
+                _metric_name(r.metric, r.horizon)
+                + ("" if r.statistic == "value" else f"_{r.statistic}"): float(r.value)
+                for r in scores.itertuples()
+                if np.isfinite(r.value)
+            }
         )
         mlflow.log_table(cohort.flow_table(), "data/patient_flow.json")
     h = max(horizons)
-    c = scores[(scores["metric"] == "harrell_c")]["value"].iloc[0]
-    oe = scores[(scores["metric"] == "calibration_oe") & (scores["horizon"] == h)]["value"].iloc[0]
+    point = scores[scores["statistic"] == "value"]
+    c = point[point["metric"] == "harrell_c"]["value"].iloc[0]
+    oe = point[(point["metric"] == "calibration_oe") & (point["horizon"] == h)]["value"].iloc[0]
     client.set_model_version_tag(
         name,
         version,

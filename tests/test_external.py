@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 from mlflow.tracking import MlflowClient
@@ -22,7 +23,12 @@ from msk1model.config import load_config
 from msk1model.data.synthetic import make_synthetic_cohort
 from msk1model.evaluation import uno_c
 from msk1model.evaluation.timedep import brier_scores
-from msk1model.external import validate
+from msk1model.external import (
+    NET_BENEFIT_THRESHOLDS,
+    external_intervals,
+    external_scores,
+    validate,
+)
 from msk1model.outcome import make_y
 from msk1model.pipeline import run
 
@@ -37,8 +43,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory):
     store = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # restored when the context ends
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        _restore_uris(mp)  # when the context ends
         sets = [*TINY, "report.enabled=false", "export.outside_training_range=flag"]
         config = load_config(DEFAULT_CONFIG, [*sets, f"tracking.uri={store}"])
         result = run(config)
@@ -46,9 +51,15 @@ def registered(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _restore_uris(monkeypatch: pytest.MonkeyPatch) -> None:
-    """validate() points MLflow at its store by writing these variables: undo it after."""
+    """validate() points MLflow at its store (module globals and variables): undo it after,
+    so that later tests of the process read their own registry."""
+    import mlflow.tracking._model_registry.utils as registry
+    import mlflow.tracking._tracking_service.utils as tracking
+
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tracking, "_tracking_uri", tracking._tracking_uri)
+    monkeypatch.setattr(registry, "_registry_uri", registry._registry_uri)
 
 
 def _validation_cohort(folder: Path) -> Path:
@@ -78,7 +89,7 @@ def test_every_metric_equals_a_direct_computation_with_the_validation_censoring(
     monkeypatch.chdir(folder)
     _restore_uris(monkeypatch)
     path = _validation_cohort(folder)
-    result = validate("models:/msk1-prognostic@champion", _config(store, path))
+    result = validate("models:/msk1-prognostic@champion", _config(store, path), n_boot=0)
     assert (result.model_name, result.version) == ("msk1-prognostic", "1")
 
     # the predictions, as any downstream tool gets them
@@ -128,7 +139,7 @@ def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
     monkeypatch.chdir(folder)
     _restore_uris(monkeypatch)
     path = _validation_cohort(folder)
-    code = main(["validate", "--model", "models:/msk1-prognostic/1", "--config",
+    code = main(["validate", "--model", "models:/msk1-prognostic/1", "--bootstrap", "20", "--config",
                  str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}",
                  "--set", f"data.source={path}", "--set", "data.time_unit=years"])  # fmt: skip
     out = " ".join(capsys.readouterr().out.split())
@@ -147,6 +158,8 @@ def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
     assert note.startswith(f"{path} (") and "Harrell's C" in note
     c = latest.data.metrics["external/harrell_c"]
     assert f"Harrell's C {c:.3f}" in note
+    low, high = (latest.data.metrics[f"external/harrell_c_{s}"] for s in ("lower", "upper"))
+    assert low < c < high and latest.data.params["n_bootstrap"] == "20"
 
 
 def test_a_model_that_is_not_registered_is_a_clear_error(registered, monkeypatch, capsys) -> None:
@@ -157,3 +170,53 @@ def test_a_model_that_is_not_registered_is_a_clear_error(registered, monkeypatch
                  str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}"])  # fmt: skip
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "models:/msk1-prognostic@nobody is not in the registry" in err
+
+
+def _predictions(n: int = 700, seed: int = 21):
+    """A cohort and fixed predictions of a known Cox-shaped model (no fitting needed)."""
+    table = make_synthetic_cohort(n, seed=seed)
+    y = make_y(time=table["time"], event=table["event"])
+    lp = -0.4 * table["msk1"].to_numpy() + 0.03 * (table["age"].to_numpy() - 55)
+    horizons = [3.0, 5.0]
+    surv = np.exp(-0.05 * np.outer(np.exp(lp), horizons))
+    return y, lp, surv, horizons
+
+
+def test_the_cis_are_seeded_percentiles_of_the_metric_on_resampled_patients() -> None:
+    y, risk, surv, horizons = _predictions()
+    first = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=40, seed=3)
+    again = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=40, seed=3)
+    pd.testing.assert_frame_equal(first, again)  # reproducible
+    # replicate i draws its rows from its own spawned generator (msk1model.evaluation.bootstrap)
+    children = np.random.SeedSequence(3).spawn(40)
+    by_hand = []
+    for child in children:
+        rows = np.random.default_rng(child).integers(0, len(y), size=len(y))
+        by_hand.append(concordance_index_censored(y["event"][rows], y["time"][rows], risk[rows])[0])
+    low, high = np.quantile(by_hand, [0.025, 0.975])
+    c = first[first["metric"] == "harrell_c"].set_index("statistic")["value"]
+    assert c["lower"] == pytest.approx(low, abs=1e-12) and c["upper"] == pytest.approx(
+        high, abs=1e-12
+    )
+    estimate = external_scores(y, risk, surv, horizons, tau=5.0)
+    point = estimate[estimate["metric"] == "harrell_c"]["value"].iloc[0]
+    assert c["lower"] < point < c["upper"]
+    other = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=40, seed=4)
+    assert not first["value"].equals(other["value"])  # the seed matters
+
+
+def test_net_benefit_is_the_censoring_aware_formula_written_out() -> None:
+    y, risk, surv, horizons = _predictions()
+    scores = external_scores(y, risk, surv, horizons, tau=5.0)
+    for j, horizon in enumerate(horizons):
+        for pt in NET_BENEFIT_THRESHOLDS:
+            positive = 1 - surv[:, j] >= pt
+            share = positive.mean()
+            expected = 0.0  # nobody treated
+            if share:
+                km = KaplanMeierFitter().fit(y["time"][positive], y["event"][positive])
+                r = 1 - float(km.survival_function_at_times(horizon).iloc[0])
+                expected = r * share - (1 - r) * share * pt / (1 - pt)
+            row = scores[(scores["metric"] == f"net_benefit_pt{round(pt * 100)}")
+                         & (scores["horizon"] == horizon)]  # fmt: skip
+            assert row["value"].iloc[0] == pytest.approx(expected, abs=1e-9), (horizon, pt)

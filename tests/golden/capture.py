@@ -77,7 +77,8 @@ def capture(store: Path, reports: Path) -> dict[str, Any]:
     """Metrics, params and result tags of every run, the registry tags and the report."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    uri = f"sqlite:///{store}"  # the registry too: a test may have set another one globally
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     runs = client.search_runs([experiment.experiment_id], max_results=10_000)
     names = {r.info.run_id: r.info.run_name for r in runs}
