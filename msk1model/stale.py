@@ -138,9 +138,22 @@ def clean_stale(experiment: str | None = None) -> CleanUp:
         )
         client.set_terminated(run_id, "KILLED")
         killed.append(run_id)
+    parents = {r.info.run_id: r.data.tags.get(_PARENT, "") for r in runs}
+
+    def left_by_stale(run_id: str | None) -> bool:
+        """The run, or one of its ancestors, is stale: a predictor logged for a model run
+        (finished) by a train run that died."""
+        seen: set[str] = set()
+        while run_id and run_id not in seen:
+            if run_id in stale:
+                return True
+            seen.add(run_id)
+            run_id = parents.get(run_id)
+        return False
+
     failed = []
     for model in mlflow.search_logged_models(experiment_ids=ids, output_format="list"):
-        if model.status == LoggedModelStatus.PENDING and model.source_run_id in stale:
+        if model.status == LoggedModelStatus.PENDING and left_by_stale(model.source_run_id):
             client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
             failed.append(model.model_id)
     ended = {r.info.run_id for r in runs if r.info.status in ("FAILED", "KILLED")} | stale

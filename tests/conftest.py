@@ -105,3 +105,23 @@ def tiny_result(tiny_run: TinyRun, monkeypatch: pytest.MonkeyPatch) -> RunResult
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return tiny_run.result
+
+
+def own_uris(mp: pytest.MonkeyPatch) -> None:
+    """Undo, when ``mp`` is undone, whatever MLflow tracking and registry URIs are set: the
+    variables and the module-level values that ``mlflow.set_tracking_uri`` and
+    ``set_registry_uri`` write, so that later tests of the process read their own stores."""
+    import mlflow.tracking._model_registry.utils as registry
+    import mlflow.tracking._tracking_service.utils as tracking
+
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        mp.delenv(name, raising=False)
+    mp.setattr(tracking, "_tracking_uri", tracking._tracking_uri)
+    mp.setattr(registry, "_registry_uri", registry._registry_uri)
+
+
+@pytest.fixture()
+def own_mlflow_uris(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """``monkeypatch``, with the MLflow URIs the test sets undone after it (:func:`own_uris`)."""
+    own_uris(monkeypatch)
+    return monkeypatch

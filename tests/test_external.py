@@ -32,7 +32,7 @@ from msk1model.external import (
 from msk1model.outcome import make_y
 from msk1model.pipeline import run
 
-from .conftest import DEFAULT_CONFIG, TINY
+from .conftest import DEFAULT_CONFIG, TINY, own_uris
 
 
 @pytest.fixture(scope="module")
@@ -43,23 +43,11 @@ def registered(tmp_path_factory: pytest.TempPathFactory):
     store = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
-        _restore_uris(mp)  # when the context ends
+        own_uris(mp)  # undone when the context ends
         sets = [*TINY, "report.enabled=false", "export.outside_training_range=flag"]
         config = load_config(DEFAULT_CONFIG, [*sets, f"tracking.uri={store}"])
         result = run(config)
     return folder, store, result
-
-
-def _restore_uris(monkeypatch: pytest.MonkeyPatch) -> None:
-    """validate() points MLflow at its store (module globals and variables): undo it after,
-    so that later tests of the process read their own registry."""
-    import mlflow.tracking._model_registry.utils as registry
-    import mlflow.tracking._tracking_service.utils as tracking
-
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(tracking, "_tracking_uri", tracking._tracking_uri)
-    monkeypatch.setattr(registry, "_registry_uri", registry._registry_uri)
 
 
 def _validation_cohort(folder: Path) -> Path:
@@ -82,12 +70,13 @@ def _config(store: str, path: Path):
     )
 
 
+@pytest.mark.slow  # trains and registers a model first
 def test_every_metric_equals_a_direct_computation_with_the_validation_censoring(
-    registered, monkeypatch
+    registered, own_mlflow_uris
 ) -> None:
+    monkeypatch = own_mlflow_uris
     folder, store, trained = registered
     monkeypatch.chdir(folder)
-    _restore_uris(monkeypatch)
     path = _validation_cohort(folder)
     result = validate("models:/msk1-prognostic@champion", _config(store, path), n_boot=0)
     assert (result.model_name, result.version) == ("msk1-prognostic", "1")
@@ -132,12 +121,13 @@ def test_every_metric_equals_a_direct_computation_with_the_validation_censoring(
     assert abs(dev_brier - got("brier", h[0])) > 1e-3
 
 
+@pytest.mark.slow  # trains and registers a model first
 def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
-    registered, monkeypatch, capsys
+    registered, own_mlflow_uris, capsys
 ) -> None:
+    monkeypatch = own_mlflow_uris
     folder, store, _ = registered
     monkeypatch.chdir(folder)
-    _restore_uris(monkeypatch)
     path = _validation_cohort(folder)
     code = main(["validate", "--model", "models:/msk1-prognostic/1", "--bootstrap", "20", "--config",
                  str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}",
@@ -162,17 +152,20 @@ def test_a_validation_is_a_run_of_its_own_experiment_and_tagged_on_the_version(
     assert low < c < high and latest.data.params["n_bootstrap"] == "20"
 
 
-def test_a_model_that_is_not_registered_is_a_clear_error(registered, monkeypatch, capsys) -> None:
+@pytest.mark.slow  # trains and registers a model first
+def test_a_model_that_is_not_registered_is_a_clear_error(
+    registered, own_mlflow_uris, capsys
+) -> None:
+    monkeypatch = own_mlflow_uris
     folder, store, _ = registered
     monkeypatch.chdir(folder)
-    _restore_uris(monkeypatch)
     code = main(["validate", "--model", "models:/msk1-prognostic@nobody", "--config",
                  str(DEFAULT_CONFIG), "--set", f"tracking.uri={store}"])  # fmt: skip
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "models:/msk1-prognostic@nobody is not in the registry" in err
 
 
-def _predictions(n: int = 700, seed: int = 21):
+def _predictions(n: int = 500, seed: int = 21):
     """A cohort and fixed predictions of a known Cox-shaped model (no fitting needed)."""
     table = make_synthetic_cohort(n, seed=seed)
     y = make_y(time=table["time"], event=table["event"])
@@ -184,11 +177,11 @@ def _predictions(n: int = 700, seed: int = 21):
 
 def test_the_cis_are_seeded_percentiles_of_the_metric_on_resampled_patients() -> None:
     y, risk, surv, horizons = _predictions()
-    first = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=40, seed=3)
-    again = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=40, seed=3)
+    first = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=12, seed=3)
+    again = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=12, seed=3)
     pd.testing.assert_frame_equal(first, again)  # reproducible
     # replicate i draws its rows from its own spawned generator (msk1model.evaluation.bootstrap)
-    children = np.random.SeedSequence(3).spawn(40)
+    children = np.random.SeedSequence(3).spawn(12)
     by_hand = []
     for child in children:
         rows = np.random.default_rng(child).integers(0, len(y), size=len(y))
@@ -201,7 +194,7 @@ def test_the_cis_are_seeded_percentiles_of_the_metric_on_resampled_patients() ->
     estimate = external_scores(y, risk, surv, horizons, tau=5.0)
     point = estimate[estimate["metric"] == "harrell_c"]["value"].iloc[0]
     assert c["lower"] < point < c["upper"]
-    other = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=40, seed=4)
+    other = external_intervals(y, risk, surv, horizons, tau=5.0, n_boot=12, seed=4)
     assert not first["value"].equals(other["value"])  # the seed matters
 
 

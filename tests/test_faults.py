@@ -100,14 +100,12 @@ def _kill_when(folder: Path, query: str, above: int) -> str:
 
 
 def test_sigkill_at_each_point_leaves_earlier_work_intact_and_clean_stale_ends_the_rest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, own_mlflow_uris: pytest.MonkeyPatch
 ) -> None:
     first = _train(tmp_path, preset=WHOLE)
     assert first.wait(timeout=600) == 0, first.communicate()[0][-3000:]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # for load_model and search_logged_models below; the variables they write are restored
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)
+    # for load_model and search_logged_models below (undone after the test)
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)
     client = MlflowClient(tracking_uri=store, registry_uri=store)

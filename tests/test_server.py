@@ -73,7 +73,7 @@ def _msk1model(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_train_report_and_registry_work_through_a_postgresql_backed_server(
-    server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: tuple[str, str], tmp_path: Path, own_mlflow_uris: pytest.MonkeyPatch
 ) -> None:
     url, backend = server
     sets = [arg for item in (*TINY, f"tracking.uri={url}") for arg in ("--set", item)]
@@ -98,9 +98,7 @@ def test_train_report_and_registry_work_through_a_postgresql_backed_server(
         assert cur.fetchone()[0] == 1
 
     # a downstream tool loads the champion through the server and scores patients
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)  # what set_*_uri write: restored after
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", url)
-    mlflow.set_tracking_uri(url)
+    mlflow.set_tracking_uri(url)  # undone after the test (own_mlflow_uris)
     mlflow.set_registry_uri(url)
     version = client.get_model_version_by_alias("msk1-prognostic", "champion")
     assert version.tags["msk1model.source_run"] in {r.info.run_id for r in models}
