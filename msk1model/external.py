@@ -51,9 +51,9 @@ from msk1model.evaluation.horizons import clip_horizons
 from msk1model.evaluation.timedep import brier_scores, ipa, time_dependent_auc
 from msk1model.predictor import horizon_column
 from msk1model.processes import this_process
-from msk1model.scores import horizon_label, score_frame
+from msk1model.scores import horizon_label, score_frame, score_value
 from msk1model.store_lock import store_lock
-from msk1model.tracking import PROCESS_TAG, resolve_tracking_uri
+from msk1model.tracking import PROCESS_TAG, resolve_tracking_uri, setup_experiment
 
 __all__ = [
     "EXTERNAL_STAGE",
@@ -84,12 +84,9 @@ class Validation:
     """Score rows of stage ``external``."""
 
     def score(self, metric: str, horizon: float | None = None, statistic: str = "value") -> float:
-        rows = self.scores[
-            (self.scores["metric"] == metric) & (self.scores["statistic"] == statistic)
-        ]
-        rows = rows[rows["horizon"].isna()] if horizon is None else rows[rows["horizon"] == horizon]
-        (value,) = rows["value"]
-        return float(value)
+        return score_value(
+            self.scores, stage=EXTERNAL_STAGE, metric=metric, horizon=horizon, statistic=statistic
+        )
 
 
 #: Risk thresholds of the net benefit (decision curve) at each horizon.
@@ -272,12 +269,7 @@ def _log(
     scores: pd.DataFrame,
     n_boot: int,
 ) -> tuple[str, str]:
-    experiment = f"validate-{name}"
-    with store_lock(mlflow.get_tracking_uri()):
-        found = mlflow.get_experiment_by_name(experiment)
-        experiment_id = (
-            found.experiment_id if found is not None else mlflow.create_experiment(experiment)
-        )
+    experiment_id = setup_experiment(config.tracking, f"validate-{name}")
     tags = {
         "msk1model.role": "validation",
         "msk1model.validated_model": name,
@@ -311,9 +303,8 @@ def _log(
         )
         mlflow.log_table(cohort.flow_table(), "data/patient_flow.json")
     h = max(horizons)
-    point = scores[scores["statistic"] == "value"]
-    c = point[point["metric"] == "harrell_c"]["value"].iloc[0]
-    oe = point[(point["metric"] == "calibration_oe") & (point["horizon"] == h)]["value"].iloc[0]
+    c = score_value(scores, stage=EXTERNAL_STAGE, metric="harrell_c")
+    oe = score_value(scores, stage=EXTERNAL_STAGE, metric="calibration_oe", horizon=h)
     client.set_model_version_tag(
         name,
         version,
