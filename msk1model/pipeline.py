@@ -37,6 +37,7 @@ from msk1model.export import (
     version_tags,
 )
 from msk1model.models import Design, DesignSpec, make_model, save_model
+from msk1model.models.design import CovariateSpec
 from msk1model.nested import NestedResult, OuterFold, outer_folds, run_nested_cv
 from msk1model.predictor import PredictorSpec
 from msk1model.report import Analyses, report_document, report_scores, run_analyses, write_report
@@ -59,7 +60,8 @@ Progress = Callable[[int, str], None]
 
 
 def design_spec(config: RunConfig, cohort: Cohort) -> DesignSpec:
-    """How the features enter every model: categorical covariates and the biomarker's form."""
+    """How the features enter every model: categorical covariates, caps and splines of numeric
+    covariates, and the biomarker's form."""
     marker = config.biomarker
     return DesignSpec(
         biomarker=cohort.biomarker,
@@ -68,6 +70,10 @@ def design_spec(config: RunConfig, cohort: Cohort) -> DesignSpec:
         spline_knots=marker.spline_knots,
         interaction=marker.interaction,
         categorical=tuple(config.data.categorical),
+        covariate_transforms=tuple(
+            CovariateSpec(column, form.cap, form.spline_knots)
+            for column, form in config.covariate_transforms.items()
+        ),
     )
 
 

@@ -255,7 +255,8 @@ def test_the_model_card_is_shown_on_the_version_page_of_the_ui(tiny_run, tmp_pat
 def test_data_list_prints_every_public_cohort(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
-    for name, n, events in [("gse1992", 117, 28), ("gbsg2", 686, 299), ("rott2", 2982, 1272)]:
+    listed = [("gse1992", 117, 28), ("gbsg2", 686, 299), ("rott2", 2982, 1272)]
+    for name, n, events in [*listed, ("rotterdam", 2982, 1713)]:
         assert re.search(rf"│ {name}\s+│ {n}\s+│ {events}\s+│", out), name
 
 

@@ -289,7 +289,7 @@ def test_unknown_public_cohort_lists_known_ones() -> None:
     with pytest.raises(
         DataError,
         match=r"unknown public cohort 'gse9999'; known cohorts: breast_cancer, gbsg2, gse1992, "
-        r"gse3143, gse4335, nki70, rott2$",
+        r"gse3143, gse4335, nki70, rott2, rotterdam$",
     ):
         load_public("gse9999")
 

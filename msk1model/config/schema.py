@@ -27,7 +27,9 @@ __all__ = [
     "BiomarkerConfig",
     "CategoricalParam",
     "ColumnMap",
+    "CovariateTransform",
     "DataConfig",
+    "DerivedBins",
     "EvaluationConfig",
     "ExportConfig",
     "FloatParam",
@@ -72,6 +74,29 @@ class ColumnMap(_Strict):
     biomarker: str = "msk1"
 
 
+class DerivedBins(_Strict):
+    """A column binned from a raw one: 1 + the number of cut points strictly below the value.
+
+    Right-closed intervals ``(-inf, c1], (c1, c2], ..., (ck, inf)`` -> ``1, ..., k + 1``; a
+    missing value stays missing. E.g. size (mm) with ``bins: [20, 50]``: 1 <= 20, 2 = 21-50,
+    3 > 50; nodes with ``bins: [0]``: 2 for node-positive.
+    """
+
+    source: str = Field(min_length=1, description="a column of the raw source table")
+    bins: list[float] = Field(min_length=1, description="strictly increasing cut points")
+
+    @field_validator("bins")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        finite = all(abs(c) < float("inf") for c in value)
+        if not finite or sorted(set(value)) != value:
+            raise ValueError(
+                f"bins must be finite cut points in strictly increasing order, but got {value}. "
+                f"Fix: sort them and drop repeats, e.g. {sorted(set(value))}"
+            )
+        return value
+
+
 class DataConfig(_Strict):
     """Where the cohort comes from and which of its columns and rows the run uses."""
 
@@ -83,6 +108,18 @@ class DataConfig(_Strict):
     covariates: list[str] = Field(default_factory=lambda: ["age", "size", "grade", "nodes", "pr"])
     time_unit: Literal["days", "weeks", "months", "years"] | None = None
     subgroup: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    derived: dict[str, DerivedBins] = Field(
+        default_factory=dict,
+        description="name -> {source, bins}: columns binned from raw ones before anything else, "
+        "so covariates, categorical and subgroup may name them (e.g. node_positive: {source: "
+        "nodes, bins: [0]}, then subgroup: {node_positive: 2})",
+    )
+    administrative_censoring: float | None = Field(
+        None,
+        gt=0,
+        description="years: follow-up beyond it ends there, censored (time = this value, "
+        "event = 0); None: none",
+    )
     categorical: list[str] = Field(
         default_factory=list,
         description="covariates that are categories (text or codes): one indicator per level "
@@ -184,6 +221,85 @@ class BiomarkerConfig(_Strict):
     interaction: str | None = Field(
         None, description="a covariate (e.g. er) whose product with the biomarker is added"
     )
+    platform: str | None = Field(
+        None,
+        description="the assay the biomarker was measured on, e.g. 'Agilent two-colour array'; "
+        "recorded in the predictor and compared by msk1model validate",
+    )
+    unit: str | None = Field(
+        None,
+        description="the biomarker's scale, e.g. 'centred log2 ratio' or 'log2 intensity'; a "
+        "validation cohort whose declared unit differs is refused unless harmonised",
+    )
+    harmonise: Literal["none", "zscore_within_cohort", "quantile"] = Field(
+        "none",
+        description="validation only: map a biomarker on another scale onto the development "
+        "scale: 'zscore_within_cohort' (standardise within the cohort, then the development "
+        "mean and SD) or 'quantile' (validation percentile -> development percentile)",
+    )
+
+
+class CovariateTransform(_Strict):
+    """How one numeric covariate enters every model (learned on training rows only): capped at
+    training quantiles, then optionally a restricted cubic spline (columns ``age``, ``age'``...)."""
+
+    cap: tuple[float | None, float | None] | None = Field(
+        None,
+        description="[low, high] quantiles of the training values to winsorise at (null: that "
+        "end open), e.g. [null, 0.99] caps at the training 99th percentile",
+    )
+    spline_knots: int | list[float] | None = Field(
+        None,
+        description="restricted cubic spline (Harrell's basis) after the cap: a knot count 3..7 "
+        "at Harrell's training quantiles, or the knot values (>= 3, increasing, covariate units)",
+    )
+
+    @field_validator("cap")
+    @classmethod
+    def _quantiles(
+        cls, value: tuple[float | None, float | None] | None
+    ) -> tuple[float | None, float | None] | None:
+        if value is None:
+            return value
+        low, high = value
+        if low is None and high is None:
+            raise ValueError(
+                "a cap needs at least one quantile, but got [null, null]. Fix: [null, 0.99] "
+                "(upper), [0.01, null] (lower), [0.01, 0.99] (both), or remove cap"
+            )
+        outside = [q for q in value if q is not None and not 0 < q < 1]
+        if outside:
+            raise ValueError(
+                f"cap quantiles must lie strictly between 0 and 1, but got {outside}. Fix: give "
+                "fractions, e.g. [null, 0.99] for the 99th percentile"
+            )
+        if low is not None and high is not None and not low < high:
+            raise ValueError(f"a cap needs `low < high`, but got (low={low}, high={high})")
+        return value
+
+    @field_validator("spline_knots")
+    @classmethod
+    def _knots(cls, value: int | list[float] | None) -> int | list[float] | None:
+        if isinstance(value, int) and not 3 <= value <= 7:
+            raise ValueError(
+                f"spline_knots as a count must be 3..7 (knots at Harrell's quantiles), but got "
+                f"{value}. Fix: a count in 3..7, or list the knot values"
+            )
+        if isinstance(value, list) and (len(value) < 3 or sorted(set(value)) != value):
+            raise ValueError(
+                f"spline_knots as values must be at least 3 strictly increasing knots, but got "
+                f"{value}. Fix: e.g. [40, 55, 70] (covariate units), or a knot count 3..7"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _does_something(self) -> CovariateTransform:
+        if self.cap is None and self.spline_knots is None:
+            raise ValueError(
+                "a covariate transform needs cap or spline_knots, but has neither. Fix: add "
+                "one (e.g. cap: [null, 0.99]) or remove the entry"
+            )
+        return self
 
 
 class SplitConfig(_Strict):
@@ -473,6 +589,11 @@ class RunConfig(_Strict):
     split: SplitConfig = SplitConfig()
     feature_sets: list[FeatureSet] = Field(default_factory=lambda: [*DEFAULT_FEATURE_SETS])
     biomarker: BiomarkerConfig = BiomarkerConfig()
+    covariate_transforms: dict[str, CovariateTransform] = Field(
+        default_factory=dict,
+        description="numeric covariate -> {cap, spline_knots}, learned on training rows inside "
+        "every fit, e.g. nodes: {cap: [null, 0.99]}, age: {spline_knots: 4}",
+    )
     models: dict[str, ModelConfig] = Field(min_length=1)
     tuning: TuningConfig = TuningConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -488,6 +609,31 @@ class RunConfig(_Strict):
                 f"feature_sets must include 'clinical+msk1' (the exported model), but got {value}"
             )
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _transforms_are_numeric_covariates(self) -> RunConfig:
+        data = self.data
+        for column in self.covariate_transforms:
+            if column == data.columns.biomarker:
+                raise ValueError(
+                    f"covariate_transforms names the biomarker {column!r}; its form is set "
+                    "under biomarker: (transform, spline_knots). Fix: move it there"
+                )
+            if column not in data.covariates:
+                hint = difflib.get_close_matches(column, data.covariates, n=1)
+                raise ValueError(
+                    f"covariate_transforms names {column!r}, which is not in data.covariates "
+                    f"{data.covariates}"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    + ". Fix: add it to data.covariates or remove the entry"
+                )
+            if column in data.categorical:
+                raise ValueError(
+                    f"covariate_transforms names {column!r}, which is in data.categorical; caps "
+                    "and splines apply to numeric covariates (a categorical one enters as level "
+                    f"indicators). Fix: remove the entry, or {column!r} from data.categorical"
+                )
+        return self
 
     @model_validator(mode="after")
     def _interaction_is_estimable(self) -> RunConfig:

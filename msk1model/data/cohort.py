@@ -11,6 +11,7 @@ import pandas as pd
 
 from msk1model.config import TIME_UNITS, DataConfig, SplitConfig
 from msk1model.data import validation
+from msk1model.data.derived import administratively_censor, derive_columns, describe_bins
 from msk1model.data.files import read_table
 from msk1model.data.public import load_public
 from msk1model.data.rules import check_value_rules, value_rules
@@ -86,6 +87,10 @@ def load_cohort(
 ) -> Cohort:
     """Read ``data.source``, validate it and apply the subgroup and missing-value rules.
 
+    Columns of ``data.derived`` are added to the source table before anything else; follow-up
+    beyond ``data.administrative_censoring`` (years) is censored there, after the conversion to
+    years. The patient flow records both.
+
     ``log2_offset``: the biomarker enters the models as ``log2(x + offset)``; its extreme-value
     check then looks at that scale.
 
@@ -96,6 +101,7 @@ def load_cohort(
     """
     raw, time_unit, source, endpoint = _read_source(data, seed)
     cols = data.columns
+    raw = derive_columns(raw, data.derived, source, cols.id)
     required = [cols.id, cols.time, cols.event, cols.biomarker, *data.covariates, *data.subgroup]
     validation.check_columns(raw, required, source)
     validation.check_unique_ids(raw, cols.id)
@@ -114,6 +120,9 @@ def load_cohort(
         }
     )
     flow = [_step(f"loaded from {source}", table)]
+    if data.administrative_censoring is not None:
+        table, step = administratively_censor(table, data.administrative_censoring)
+        flow = [*flow, _step(step, table)]
     table, flow = _apply_subgroup(table, raw, data.subgroup, flow)
     validation.check_covariates_present(table, data.covariates, data.missing)
     table, flow = _drop_missing(table, [cols.biomarker], flow, "biomarker measured")
@@ -152,14 +161,21 @@ def table_fingerprint(table: pd.DataFrame) -> str:
 
 
 def cohort_definition(data: DataConfig) -> str:
-    """Who the cohort is, as a text: source, endpoint columns, subgroup and missing-value rule
-    (not a synthetic seed or size: the definition, not the sample)."""
+    """Who the cohort is, as a text: source, endpoint columns, subgroup and missing-value rule,
+    and the derived columns and administrative censoring where set (not a synthetic seed or
+    size: the definition, not the sample)."""
     cols = data.columns
     subgroup = ", ".join(f"{k}={v}" for k, v in sorted(data.subgroup.items())) or "all"
-    return (
+    text = (
         f"source {data.source}; time {cols.time!r}, event {cols.event!r}; subgroup {subgroup}; "
         f"missing covariates: {data.missing}"
     )
+    if data.derived:
+        bins = "; ".join(f"{k} = {describe_bins(v)}" for k, v in sorted(data.derived.items()))
+        text += f"; derived {bins}"
+    if data.administrative_censoring is not None:
+        text += f"; administratively censored at {data.administrative_censoring:g} years"
+    return text
 
 
 def _read_source(data: DataConfig, seed: int) -> tuple[pd.DataFrame, str, str, str]:

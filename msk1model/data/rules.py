@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from msk1model.config import DataConfig
+from msk1model.data.derived import describe_bins
 from msk1model.errors import DataError
 
 __all__ = [
@@ -65,22 +66,27 @@ class ValueRules:
 
 def value_rules(data: DataConfig) -> ValueRules:
     """The rules of the numeric features ``data`` names: canonical defaults for a built-in
-    source, then ``data.ranges`` and ``data.integer``."""
+    source, the codes 1 to k + 1 of a ``data.derived`` column with k cut points, then
+    ``data.ranges`` and ``data.integer``."""
     numeric = [c for c in (*data.covariates, data.columns.biomarker) if c not in data.categorical]
     built_in = data.source == "synthetic" or data.source.startswith("public:")
     ranges = {c: CANONICAL_RANGES[c] for c in numeric if built_in and c in CANONICAL_RANGES}
+    derived = [c for c in numeric if c in data.derived]
+    ranges.update({c: (1.0, len(data.derived[c].bins) + 1.0) for c in derived})
     ranges.update(data.ranges)
-    integer = [c for c in numeric if built_in and c in CANONICAL_INTEGER]
+    integer = [c for c in numeric if (built_in and c in CANONICAL_INTEGER) or c in derived]
     integer += [c for c in data.integer if c not in integer]
     return ValueRules(ranges=ranges, integer=tuple(integer))
 
 
 def feature_units(data: DataConfig) -> dict[str, str]:
-    """What each feature measures: canonical defaults for a built-in source, then
-    ``data.units``; a feature without either maps to ``"as in the source"``."""
+    """What each feature measures: canonical defaults for a built-in source, the coding of a
+    ``data.derived`` column, then ``data.units``; a feature without any maps to
+    ``"as in the source"``."""
     built_in = data.source == "synthetic" or data.source.startswith("public:")
     features = [*data.covariates, data.columns.biomarker]
     units = {c: CANONICAL_UNITS[c] for c in features if built_in and c in CANONICAL_UNITS}
+    units.update({c: f"bins of {describe_bins(v)}" for c, v in data.derived.items()})
     units.update(data.units)
     return {c: units.get(c, "as in the source") for c in features}
 

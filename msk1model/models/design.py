@@ -4,15 +4,21 @@ In order:
 
 * a **categorical** covariate becomes one 0/1 indicator per level except the reference (the
   first level in sorted order, e.g. grade 1), named ``grade=2``, ``grade=3``;
+* a numeric covariate with a :class:`CovariateSpec` is **capped** (winsorised at quantiles of
+  its training values, e.g. nodes at the training 99th percentile) and then optionally enters
+  as a **restricted cubic spline** (knots at training quantiles of the capped values, or given
+  values), columns ``age``, ``age'``, ``age''``, ...;
 * the **biomarker** is transformed: ``none``, ``log2`` (``log2(x + offset)``) or ``zscore``
   (centred and scaled by the training mean and SD, so that a Cox coefficient is per SD);
   optionally it then enters as a **restricted cubic spline** (Harrell's basis, knots at training
   quantiles of the transformed value), columns ``msk1``, ``msk1'``, ``msk1''``, ...;
 * an optional **interaction**: every biomarker column times another feature (e.g. ER status),
-  named ``msk1:er``; the main effects stay in the model.
+  named ``msk1:er`` (a capped covariate takes part capped; a spline one by its linear column);
+  the main effects stay in the model.
 
 Every other feature passes through unchanged. Missing values stay NaN (the model's preprocessor
-imputes them). The fitted state is plain data (levels, centre, scale, knots) in the model's state.
+imputes them). The fitted state is plain data (levels, centre, scale, knots, cap values) in the
+model's state.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from msk1model.errors import DesignWarning, ModelError
+from msk1model.models._covariates import Cap, CovariateSpec, cap_values, capped, observed_values
 from msk1model.splines import KNOT_QUANTILES, rcs_basis, rcs_knots
 
-__all__ = ["Design", "DesignSpec", "DesignWarning", "Transform", "category_level"]
+__all__ = ["CovariateSpec", "Design", "DesignSpec", "DesignWarning", "Transform", "category_level"]
 
 Transform = Literal["none", "log2", "zscore"]
 
@@ -38,7 +45,8 @@ class DesignSpec:
     """How the features enter a model; the default passes every feature through unchanged.
 
     ``biomarker`` names the biomarker column (None: no biomarker among the features, so the
-    transform, spline and interaction do not apply).
+    transform, spline and interaction do not apply); ``covariate_transforms`` caps and splines
+    numeric covariates (one :class:`CovariateSpec` per column).
     """
 
     biomarker: str | None = None
@@ -47,23 +55,43 @@ class DesignSpec:
     spline_knots: int | None = None
     interaction: str | None = None
     categorical: tuple[str, ...] = field(default_factory=tuple)
+    covariate_transforms: tuple[CovariateSpec, ...] = field(default_factory=tuple)
 
     def to_state(self) -> dict[str, Any]:
-        """The spec as JSON-compatible data."""
-        return {**asdict(self), "categorical": list(self.categorical)}
+        """The spec as JSON-compatible data; ``covariate_transforms`` (column -> cap and knots)
+        only when there are some, so that a spec without them has its earlier state (tuning
+        studies compare it, older versions load it)."""
+        state = {**asdict(self), "categorical": list(self.categorical)}
+        del state["covariate_transforms"]
+        if self.covariate_transforms:
+            state["covariate_transforms"] = {
+                form.column: form.to_state() for form in self.covariate_transforms
+            }
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> DesignSpec:
-        """The spec :meth:`to_state` described."""
-        return cls(**{**state, "categorical": tuple(state["categorical"])})
+        """The spec :meth:`to_state` described (a state without covariate transforms has none)."""
+        forms = state.get("covariate_transforms") or {}
+        return cls(
+            **{
+                **state,
+                "categorical": tuple(state["categorical"]),
+                "covariate_transforms": tuple(
+                    CovariateSpec.from_state(column, form) for column, form in forms.items()
+                ),
+            }
+        )
 
 
 class Design:
     """The fitted encoding of ``features`` under a :class:`DesignSpec`.
 
     State after :meth:`fit`: ``levels_`` (categorical levels, reference first), ``center_`` and
-    ``scale_`` (z-score), ``knots_`` (spline), ``columns_`` (design column names) and
-    ``sources_`` (the raw feature each design column comes from).
+    ``scale_`` (z-score), ``knots_`` (biomarker spline), ``caps_`` (covariate -> the (low, high)
+    values it is capped at, None for an open end), ``covariate_knots_`` (covariate -> its spline
+    knots), ``columns_`` (design column names) and ``sources_`` (the raw feature each design
+    column comes from, e.g. ``age`` for ``age''``).
     """
 
     def __init__(self, features: list[str], spec: DesignSpec | None = None) -> None:
@@ -79,12 +107,21 @@ class Design:
             if has_biomarker and spec.interaction in self.features
             else None,
             categorical=tuple(c for c in spec.categorical if c in self.features),
+            covariate_transforms=_numeric_forms(spec, self.features),
         )
 
     def fit(self, X: pd.DataFrame) -> Self:
-        """Learn levels, centre/scale and knots from the training rows ``X``."""
+        """Learn levels, caps, centre/scale and knots from the training rows ``X``."""
         _require_columns(X, self.features)
         self.levels_ = {c: _levels(X[c]) for c in self.spec.categorical}
+        self.caps_, self.covariate_knots_ = {}, {}
+        for form in self.spec.covariate_transforms:
+            x = _numeric(X[form.column], form.column)
+            if form.cap is not None:
+                self.caps_[form.column] = cap_values(x, form.cap, form.column)
+                x = capped(x, self.caps_[form.column])
+            if form.spline_knots is not None:
+                self.covariate_knots_[form.column] = _covariate_knots(x, form)
         self.center_, self.scale_, self.knots_ = 0.0, 1.0, None
         marker = self.spec.biomarker
         if marker is not None:
@@ -107,7 +144,7 @@ class Design:
             elif feature == self.spec.biomarker:
                 parts.update(self._biomarker(X[feature], feature))
             else:
-                parts[feature] = _numeric(X[feature], feature)
+                parts.update(self._covariate(X[feature], feature))
         if self.spec.interaction is not None:
             other = parts[self.spec.interaction]
             for name in self._biomarker_columns():
@@ -115,8 +152,9 @@ class Design:
         return pd.DataFrame(parts, index=X.index)[self.columns_]
 
     def to_state(self) -> dict[str, Any]:
-        """The fitted encoding (levels, centre, scale, knots) as JSON-compatible data."""
-        return {
+        """The fitted encoding (levels, centre, scale, knots, caps) as JSON-compatible data;
+        ``covariates`` (column -> cap values and knots) only when the spec transforms some."""
+        state = {
             "features": self.features,
             "spec": self.spec.to_state(),
             "levels": self.levels_,
@@ -124,6 +162,15 @@ class Design:
             "scale": self.scale_,
             "knots": None if self.knots_ is None else self.knots_.tolist(),
         }
+        if self.spec.covariate_transforms:
+            state["covariates"] = {
+                form.column: {
+                    "cap": _listed(self.caps_.get(form.column)),
+                    "knots": _listed(self.covariate_knots_.get(form.column)),
+                }
+                for form in self.spec.covariate_transforms
+            }
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Design:
@@ -133,6 +180,13 @@ class Design:
         design.center_, design.scale_ = float(state["center"]), float(state["scale"])
         knots = state["knots"]
         design.knots_ = None if knots is None else np.asarray(knots, dtype=float)
+        fitted = state.get("covariates") or {}  # absent from states without covariate transforms
+        design.caps_ = {c: _cap_state(f["cap"]) for c, f in fitted.items() if f["cap"] is not None}
+        design.covariate_knots_ = {
+            c: np.asarray(f["knots"], dtype=float)
+            for c, f in fitted.items()
+            if f["knots"] is not None
+        }
         design.columns_, design.sources_ = design._names()
         return design
 
@@ -146,6 +200,8 @@ class Design:
                 names = [f"{feature}={level}" for level in self.levels_[feature][1:]]
             elif feature == self.spec.biomarker:
                 names = self._biomarker_columns()
+            elif feature in self.covariate_knots_:
+                names = _spline_names(feature, len(self.covariate_knots_[feature]) - 1)
             else:
                 names = [feature]
             columns += names
@@ -166,7 +222,7 @@ class Design:
             "zscore": f"z({marker})",
         }[self.spec.transform]
         n_terms = 1 if self.spec.spline_knots is None else self.spec.spline_knots - 1
-        return [base + "'" * j for j in range(n_terms)]
+        return _spline_names(base, n_terms)
 
     def _transformed(self, values: pd.Series, column: str) -> np.ndarray:
         x = _numeric(values, column)
@@ -189,6 +245,17 @@ class Design:
             return {names[0]: x}
         basis = rcs_basis(x, self.knots_)
         return {name: basis[:, j] for j, name in enumerate(names)}
+
+    def _covariate(self, values: pd.Series, column: str) -> dict[str, np.ndarray]:
+        """A numeric covariate: as it is, capped, and/or as its spline columns (NaN stays NaN)."""
+        x = _numeric(values, column)
+        if column in self.caps_:
+            x = capped(x, self.caps_[column])
+        knots = self.covariate_knots_.get(column)
+        if knots is None:
+            return {column: x}
+        basis = rcs_basis(x, knots)
+        return {name: basis[:, j] for j, name in enumerate(_spline_names(column, basis.shape[1]))}
 
     def _indicators(self, values: pd.Series, column: str) -> dict[str, np.ndarray]:
         levels = self.levels_[column]
@@ -256,15 +323,62 @@ def _center_scale(x: np.ndarray, column: str) -> tuple[float, float]:
     return center, scale
 
 
-def _knots(x: np.ndarray, n_knots: int, column: str) -> np.ndarray:
+def _knots(
+    x: np.ndarray,
+    n_knots: int,
+    column: str,
+    key: str = "biomarker.spline_knots",
+    fix: str = "fewer spline_knots",
+) -> np.ndarray:
     if n_knots not in KNOT_QUANTILES:
-        raise ModelError(
-            f"biomarker.spline_knots must be one of {sorted(KNOT_QUANTILES)}, but got {n_knots}"
-        )
+        raise ModelError(f"{key} must be one of {sorted(KNOT_QUANTILES)}, but got {n_knots}")
     knots = rcs_knots(x[~np.isnan(x)], n_knots)
     if not (np.diff(knots) > 0).all():
         raise ModelError(
             f"a {n_knots}-knot spline of {column} needs distinct knots (quantiles of the "
-            f"training values), but got {np.round(knots, 6).tolist()}. Fix: fewer spline_knots"
+            f"training values), but got {np.round(knots, 6).tolist()}. Fix: {fix}"
         )
     return knots
+
+
+def _spline_names(base: str, n_terms: int) -> list[str]:
+    """``base``, ``base'``, ``base''``, ...: the linear term, then the spline's nonlinear terms."""
+    return [base + "'" * j for j in range(n_terms)]
+
+
+def _numeric_forms(spec: DesignSpec, features: list[str]) -> tuple[CovariateSpec, ...]:
+    """The covariate transforms of ``features``; one of a category or the biomarker is an error."""
+    forms = tuple(f for f in spec.covariate_transforms if f.column in features)
+    columns = [f.column for f in forms]
+    wrong = [c for c in columns if c in spec.categorical or c == spec.biomarker]
+    if wrong:
+        raise ModelError(
+            f"covariate transforms (cap, spline_knots) apply to numeric covariates, but {wrong} "
+            "is categorical or the biomarker. Fix: remove it from covariate_transforms (the "
+            "biomarker's form is set by the spec's transform and spline_knots)"
+        )
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ModelError(f"covariate transforms must name each column once, but got {repeated}")
+    return forms
+
+
+def _covariate_knots(x: np.ndarray, form: CovariateSpec) -> np.ndarray:
+    """The given knots, or that many at Harrell's quantiles of the (capped) training values."""
+    if not isinstance(form.spline_knots, int):
+        return np.asarray(form.spline_knots, dtype=float)
+    observed = observed_values(x, form.column, "spline_knots")
+    key = f"covariate_transforms.{form.column}.spline_knots"
+    fix = "fewer spline_knots, or list the knot values"
+    return _knots(observed, form.spline_knots, form.column, key, fix)
+
+
+def _cap_state(state: list[float | None]) -> Cap:
+    low, high = state
+    return None if low is None else float(low), None if high is None else float(high)
+
+
+def _listed(value: Cap | np.ndarray | None) -> list[Any] | None:
+    if value is None:
+        return None
+    return value.tolist() if isinstance(value, np.ndarray) else list(value)
