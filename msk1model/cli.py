@@ -10,7 +10,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich import box
 from rich.console import Console
@@ -28,6 +28,8 @@ from msk1model import __version__, interrupts
 from msk1model.errors import Msk1ModelError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from msk1model.results import RunResult
 
 __all__ = ["main"]
@@ -137,8 +139,10 @@ def _add_downstream_verbs(verbs: argparse._SubParsersAction) -> None:
         description="Load a registered predictor (models:/NAME@ALIAS or models:/NAME/VERSION), "
         "load the cohort CONFIG describes through the same data layer, score it as a downstream "
         "tool would and compute Harrell's and Uno's C, and at each horizon the AUC, O/E, "
-        "calibration slope, ICI/E50/E90, Brier score and IPA, with censoring weights from the "
-        "validation cohort; logged as a run of experiment validate-NAME and tagged on the version.",
+        "calibration slope, ICI/E50/E90, Brier score, IPA and net benefit, with censoring "
+        "weights from the validation cohort, after checking the biomarker's scale and each "
+        "feature's shift against the development cohort; logged with an HTML report as a run of "
+        "experiment validate-NAME and tagged on the version.",
     )
     validate.add_argument("--model", required=True, help="models:/NAME@ALIAS or models:/NAME/N")
     validate.add_argument("--config", required=True, help="the validation cohort's config")
@@ -149,6 +153,11 @@ def _add_downstream_verbs(verbs: argparse._SubParsersAction) -> None:
     validate.add_argument(
         "--bootstrap", type=int, default=200, metavar="B",
         help="bootstrap replicates of the 95%% CIs, seeded by the config's seed (0: none)",
+    )  # fmt: skip
+    validate.add_argument(
+        "--recalibrate", choices=["baseline", "slope", "refit"], default=None,
+        help="compare the updates on this cohort and register this one as a new version "
+        "(lineage tags; the champion alias does not move)",
     )  # fmt: skip
 
     runs = verbs.add_parser(
@@ -248,7 +257,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "models":
         return _models(args.name, args.tracking_uri)
     if args.verb == "validate":
-        return _validate(args.model, args.config, args.overrides, args.bootstrap)
+        return _validate(args.model, args.config, args.overrides, args.bootstrap, args.recalibrate)
     if args.verb == "runs":
         return _runs(args.experiment, args.trials, args.clean_stale, args.tracking_uri)
     if args.verb == "promote":
@@ -503,18 +512,25 @@ def _models(name: str, tracking_uri: str | None) -> int:
     return 0
 
 
-def _validate(model_uri: str, config_path: str, overrides: Sequence[str], n_boot: int) -> int:
+def _validate(
+    model_uri: str,
+    config_path: str,
+    overrides: Sequence[str],
+    n_boot: int,
+    recalibrate: Literal["baseline", "slope", "refit"] | None,
+) -> int:
     from msk1model.config import load_config
     from msk1model.errors import ConfigError
     from msk1model.external import validate
+    from msk1model.report.validation_report import comparison_table
     from msk1model.scores import metric_label
 
     _quiet_mlflow()
     config = load_config(config_path, overrides)
     if n_boot < 0:
         raise ConfigError(f"--bootstrap must be >= 0 (0: no CIs), but got {n_boot}")
-    result = validate(model_uri, config, n_boot=n_boot)
-    console = Console()
+    result = validate(model_uri, config, n_boot=n_boot, recalibrate=recalibrate)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     flow = result.cohort.flow[-1]
     console.print(
         f"{result.model_name} version {result.version} on {result.cohort.source}: "
@@ -534,11 +550,46 @@ def _validate(model_uri: str, config_path: str, overrides: Sequence[str], n_boot
             interval = f"{low:.3f} to {high:.3f}"
         table.add_row(metric_label(row.metric, horizon), f"{row.value:.3f}", interval)
     console.print(table)
+    if result.basic is not None and result.basic_scores is not None and result.added is not None:
+        console.print(
+            f"against the basic model {result.basic.label} (same training run), on the same "
+            "patients; difference = model minus basic model",
+            highlight=False,
+        )
+        console.print(_frame_table(comparison_table(result.scores, result.basic_scores,
+                                                    result.added)))  # fmt: skip
+    if result.development_endpoint != result.cohort.endpoint:
+        console.print(
+            f"endpoints differ: developed on {result.development_endpoint!r}, validated on "
+            f"{result.cohort.endpoint!r}; calibration compares different events",
+            highlight=False,
+        )
+    if result.scale is not None:
+        console.print(result.scale.statement(), highlight=False)
+    if result.updates is not None:
+        console.print(_frame_table(result.updates))
+    if result.updated_version is not None:
+        console.print(
+            f"registered {result.model_name} version {result.updated_version} "
+            f"({recalibrate} update of version {result.version}); champion alias unchanged",
+            highlight=False,
+        )
+    console.print(f"report: {result.report}", highlight=False)
     console.print(
         f"MLflow: {_mlflow_uri()}, experiment validate-{result.model_name}, run {result.run_id}",
         highlight=False,
     )
     return 0
+
+
+def _frame_table(frame: pd.DataFrame) -> Table:
+    """A small DataFrame as a rich table, floats to three decimals."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    return table
 
 
 def _runs(experiment: str | None, trials: bool, clean: bool, tracking_uri: str | None) -> int:

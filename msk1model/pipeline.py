@@ -12,6 +12,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -51,6 +52,7 @@ from msk1model.results import (
 from msk1model.scores import BIOMARKER_FEATURE_SET, DIRECTIONS, headline_scores
 from msk1model.splitting import Split, make_split, whole_cohort_split
 from msk1model.studies import study_name
+from msk1model.transport import development_profile
 from msk1model.tuning import tune
 
 __all__ = ["Progress", "design_spec", "planned_steps", "run", "run_split"]
@@ -450,6 +452,7 @@ def _spec(trained: TrainedRun) -> PredictorSpec:
             report_cutpoint=config.report.cutpoint,
         ),
         contract=_contract(trained),
+        development=_development(trained),
         meta={
             "model_name": selected.model_name,
             "kind": selected.kind,
@@ -461,6 +464,28 @@ def _spec(trained: TrainedRun) -> PredictorSpec:
             "data_fingerprint": cohort.fingerprint,
             "config_hash": config_hash(config),
             "msk1model_version": __version__,
+        },
+    )
+
+
+def _development(trained: TrainedRun) -> dict[str, Any]:
+    """The development cohort's aggregates the predictor keeps for transport checks."""
+    config, cohort, model = trained.config, trained.cohort, trained.selected.model
+    rows = trained.split.train
+    X = cohort.table.iloc[rows][list(model.features_)]
+    marker = config.biomarker
+    return development_profile(
+        X,
+        cohort.y[rows],
+        model.predict(X),
+        list(config.evaluation.horizons),
+        categorical=[c for c in config.data.categorical if c in X.columns],
+        biomarker={
+            "column": cohort.biomarker,
+            "transform": marker.transform,
+            "offset": marker.offset,
+            "platform": marker.platform,
+            "unit": marker.unit,
         },
     )
 

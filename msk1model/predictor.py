@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,8 @@ __all__ = [
     "SHIPPED_MODULES",
     "Msk1Predictor",
     "PredictorSpec",
+    "RecalibratedModel",
+    "Recalibration",
     "RiskGroups",
     "curve_frame",
     "event_prob_column",
@@ -118,12 +120,70 @@ class RiskGroups:
 
 
 @dataclass(frozen=True)
+class Recalibration:
+    """An update of the model's absolute risks fitted on a validation cohort (Van Houwelingen,
+    Stat Med 19:3401, 2000; Steyerberg's updating hierarchy): the survival becomes
+    ``S(t | x) = exp(-H0(t) exp(slope * risk_score(x)))``.
+
+    ``method``: ``"baseline"`` (slope 1: a new baseline hazard for the same linear predictor) or
+    ``"slope"`` (the linear predictor's slope refitted too); ``times``/``cumhaz``: the Breslow
+    cumulative baseline hazard H0 as a right-continuous step function, read on a grid of
+    :data:`RECALIBRATION_GRID` years (so that no patient's own time is stored); ``parent``: the
+    registered version it updates (``NAME/VERSION``); ``cohort``: the validation cohort's
+    fingerprint. The risk score, and so the ranking and risk groups, stay the parent's.
+    """
+
+    method: Literal["baseline", "slope"]
+    slope: float
+    times: tuple[float, ...]
+    cumhaz: tuple[float, ...]
+    parent: str
+    cohort: str
+
+    def baseline(self, times: np.ndarray) -> np.ndarray:
+        """H0 at ``times`` (years)."""
+        at = np.searchsorted(np.asarray(self.times), np.asarray(times, dtype=float), "right") - 1
+        return np.where(at >= 0, np.asarray(self.cumhaz)[np.clip(at, 0, None)], 0.0)
+
+    def to_state(self) -> dict[str, Any]:
+        return {**asdict(self), "times": list(self.times), "cumhaz": list(self.cumhaz)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Recalibration:
+        return cls(**{**state, "times": tuple(state["times"]), "cumhaz": tuple(state["cumhaz"])})
+
+
+#: Spacing (years) of the grid a recalibrated baseline hazard is stored on.
+RECALIBRATION_GRID = 0.01
+
+
+class RecalibratedModel:
+    """A fitted model whose survival predictions a :class:`Recalibration` replaces."""
+
+    def __init__(self, model: SurvivalModel, recalibration: Recalibration) -> None:
+        self.model = model
+        self.recalibration = recalibration
+        self.features_ = model.features_
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(X)
+
+    def predict_survival_function(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+        lp = self.recalibration.slope * self.model.predict(X)
+        h0 = self.recalibration.baseline(times)
+        return np.exp(-np.exp(lp)[:, None] * h0[None, :])
+
+
+@dataclass(frozen=True)
 class PredictorSpec:
     """What the predictor outputs and accepts, stored beside the model state.
 
     ``horizons``: the default output horizons (years); ``max_horizon``: the training follow-up,
     floored to two significant figures, beyond which no horizon is accepted; ``meta``: the
-    model's description (name, kind, feature set, endpoint, cohort, ...), informative only.
+    model's description (name, kind, feature set, endpoint, cohort, ...), informative only;
+    ``development``: the development cohort's aggregates for transport checks
+    (:func:`msk1model.transport.development_profile`; None in predictors exported before it);
+    ``recalibration``: the update a validation cohort fitted, if any.
     """
 
     horizons: tuple[float, ...]
@@ -131,6 +191,12 @@ class PredictorSpec:
     risk_groups: RiskGroups
     contract: InputContract
     meta: dict[str, Any]
+    development: dict[str, Any] | None = None
+    recalibration: Recalibration | None = None
+
+    def scoring(self, model: SurvivalModel) -> SurvivalModel | RecalibratedModel:
+        """What scores: ``model``, or it under this spec's recalibration."""
+        return model if self.recalibration is None else RecalibratedModel(model, self.recalibration)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -140,6 +206,8 @@ class PredictorSpec:
             "risk_groups": self.risk_groups.to_state(),
             "contract": self.contract.to_state(),
             "meta": self.meta,
+            "development": self.development,
+            "recalibration": None if self.recalibration is None else self.recalibration.to_state(),
         }
 
     @classmethod
@@ -158,6 +226,10 @@ class PredictorSpec:
             risk_groups=RiskGroups.from_state(state["risk_groups"]),
             contract=InputContract.from_state(state["contract"]),
             meta=dict(state["meta"]),
+            development=state.get("development"),
+            recalibration=None
+            if state.get("recalibration") is None
+            else Recalibration.from_state(state["recalibration"]),
         )
 
     def write(self, path: Path) -> Path:
@@ -189,7 +261,7 @@ class PredictorSpec:
 
 
 def predict_frame(
-    model: SurvivalModel,
+    model: SurvivalModel | RecalibratedModel,
     X: pd.DataFrame,
     horizons: list[float] | tuple[float, ...],
     risk_groups: RiskGroups | None = None,
@@ -209,7 +281,9 @@ def predict_frame(
     return out
 
 
-def curve_frame(model: SurvivalModel, X: pd.DataFrame, times: np.ndarray) -> pd.DataFrame:
+def curve_frame(
+    model: SurvivalModel | RecalibratedModel, X: pd.DataFrame, times: np.ndarray
+) -> pd.DataFrame:
     """Survival curves in long format: ``row`` (input position), ``time`` (years),
     ``survival`` and ``event_prob``, one row per patient and time."""
     survival = model.predict_survival_function(X, times)
@@ -244,10 +318,11 @@ def score_frame(
     asked = [] if extra is None else spec.check_horizons(extra)
     outside = spec.contract.check(frame)
     X = frame[model.features_]
+    scorer = spec.scoring(model)
     if output == "curve":
-        return curve_frame(model, X, _curve_times(spec, params.get("curve_step"), asked))
+        return curve_frame(scorer, X, _curve_times(spec, params.get("curve_step"), asked))
     horizons = list(dict.fromkeys([*spec.horizons, *asked]))  # configured first, no repeats
-    out = predict_frame(model, X, horizons, spec.risk_groups).reset_index(drop=True)
+    out = predict_frame(scorer, X, horizons, spec.risk_groups).reset_index(drop=True)
     if spec.contract.outside_training_range == "flag":
         out[FLAG_COLUMN] = outside
     return out
@@ -271,6 +346,16 @@ class Msk1Predictor(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         self._spec = PredictorSpec.read(context.artifacts["predictor_meta"])
         self._model = load_model(context.artifacts["model_state"])
+
+    @property
+    def spec(self) -> PredictorSpec:
+        """What the loaded predictor outputs and accepts (``predictor.json``)."""
+        return self._spec
+
+    @property
+    def model(self) -> SurvivalModel:
+        """The loaded model (before any recalibration of the spec)."""
+        return self._model
 
     def predict(
         self,

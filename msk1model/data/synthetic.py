@@ -117,7 +117,11 @@ def design_matrix(cohort: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_synthetic_cohort(
-    n_patients: int = 2000, seed: int = 0, *, msk1_log_hr: float | None = None
+    n_patients: int = 2000,
+    seed: int = 0,
+    *,
+    msk1_log_hr: float | None = None,
+    baseline_hazard_ratio: float = 1.0,
 ) -> pd.DataFrame:
     """Draw a synthetic cohort; the same ``(n_patients, seed)`` always gives the same table.
 
@@ -133,6 +137,11 @@ def make_synthetic_cohort(
         null cohort for MSK1. Only the metastasis hazard changes: the random draws, every other
         column's distribution and the bone share of metastases (:data:`BONE_SHARE_LOG_RATIO`)
         stay as they are, so the bone cause-specific log HR of MSK1 becomes ``msk1_log_hr - 0.13``.
+    baseline_hazard_ratio : float
+        The metastasis baseline hazard times this factor (1: as documented): another
+        population's baseline risk with the same covariate effects, for tests of external
+        validation and recalibration. Every random draw stays the same, so each patient's
+        metastasis time is divided by ``baseline_hazard_ratio ** (1 / WEIBULL_SHAPE)``.
 
     Returns
     -------
@@ -155,7 +164,10 @@ def make_synthetic_cohort(
     coefficients = dict(TRUE_LOG_HR)
     if msk1_log_hr is not None:
         coefficients["msk1_in_er_pos"] = float(msk1_log_hr)
+    if not baseline_hazard_ratio > 0:
+        raise ValueError(f"baseline_hazard_ratio must be > 0, but got {baseline_hazard_ratio}")
     log_hazard = design.to_numpy() @ np.array(list(coefficients.values()))
+    log_hazard = log_hazard + math.log(baseline_hazard_ratio)
     unit_exponential = rng.exponential(size=n_patients)
     relapse = WEIBULL_SCALE * (unit_exponential * np.exp(-log_hazard)) ** (1.0 / WEIBULL_SHAPE)
     dropout = rng.exponential(1.0 / DROPOUT_RATE, size=n_patients)
