@@ -42,6 +42,7 @@ from msk1model.outcome import make_y
 from msk1model.pipeline import run
 
 from .conftest import DEFAULT_CONFIG, TINY, own_uris
+from .test_evaluation_metrics import natural_spline_basis, sksurv_cox
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,18 @@ def test_every_metric_equals_a_direct_computation_with_the_validation_censoring(
         assert got("calibration_oe", horizon) == pytest.approx(
             observed / np.mean(1 - surv[:, j]), abs=1e-6
         )
+        # slope and ICI/E50/E90: Cox models of log(-log S) fitted by scikit-survival
+        x = np.log(-np.log(surv[:, j]))
+        slope = sksurv_cox(x[:, None], y["time"], y["event"]).coef_[0]
+        assert got("calibration_slope", horizon) == pytest.approx(slope, abs=1e-6)
+        basis = natural_spline_basis(x, np.quantile(x, [0.1, 0.5, 0.9]))
+        cox = sksurv_cox(basis, y["time"], y["event"])
+        curves = cox.predict_survival_function(basis, True)
+        at = np.searchsorted(cox.unique_times_, horizon, side="right") - 1
+        gap = np.abs(curves[:, at] - surv[:, j])
+        assert got("ici", horizon) == pytest.approx(gap.mean(), abs=1e-6)
+        assert got("e50", horizon) == pytest.approx(np.median(gap), abs=1e-6)
+        assert got("e90", horizon) == pytest.approx(np.quantile(gap, 0.9), abs=1e-6)
 
     # development-cohort weights would give other numbers: the censoring differs
     y_dev = trained.cohort.y[trained.split.train]
