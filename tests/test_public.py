@@ -432,3 +432,8 @@ def test_the_rotterdam_model_validates_on_gbsg2(
     c = concordance_index(validation.cohort.time, -risk["risk_score"], validation.cohort.event)
     assert validation.score("harrell_c") == pytest.approx(c, abs=1e-9)
     assert 0.65 < c < 0.71  # 0.680 when this test was written
+    # the clinical-only basic model of the same run, on the same patients: PR adds to it
+    assert validation.basic is not None and validation.basic.label == "coxph | clinical"
+    basic = validation.basic_score("harrell_c")
+    assert 0.62 < basic < c  # 0.657 when this test was written
+    assert validation.difference("harrell_c") == pytest.approx(c - basic, abs=1e-9)
