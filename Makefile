@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup chromium postgres train test test-slow lint ui clean
+.PHONY: setup chromium postgres train test test-slow bench lint ui clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: $(STAMP)
 	$(BIN)/msk1model train $(CONFIG)
+
+# Quick benchmarks against the peer libraries (benchmarks/README.md has the full runs); results
+# go to benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/concordance.py --sizes 1000,10000,100000,1000000 --repeats 3 --peer-limit 10000
 
 # Headless Chromium renders the HTML report in tests/test_report.py. Installed from the Debian
 # archive when running as root; otherwise those tests skip and say why.

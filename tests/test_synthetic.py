@@ -287,3 +287,15 @@ def test_bone_relapse_experiment_uses_the_cause_specific_columns() -> None:
     assert config.data.subgroup == {"er": 1}
     cohort = load_cohort(config.data, config.split, config.seed)
     assert (len(cohort.table), int(cohort.event.sum())) == (1516, 269)
+
+
+def test_a_million_patients_have_positive_times() -> None:
+    """At 10^6 patients a few relapse within the first hour: recorded at 1e-4 years, not 0."""
+    from msk1model.data.synthetic import TIME_RESOLUTION
+
+    table = make_synthetic_cohort(1_000_000, seed=0)
+    assert table["time"].min() == TIME_RESOLUTION and table["relapse_free_time"].min() > 0
+    short = table["time"] <= TIME_RESOLUTION
+    assert 0 < short.sum() < 50  # a handful, now kept at the resolution
+    rounded = table.loc[~short, "time"]
+    np.testing.assert_array_equal(rounded, np.round(rounded, 4))

@@ -177,12 +177,22 @@ def make_synthetic_cohort(
     return pd.DataFrame(
         {
             "patient_id": ids.to_numpy(),
-            "time": np.round(np.minimum(relapse, censor), 4),
+            "time": _recorded_time(np.minimum(relapse, censor)),
             "event": (relapse <= censor).astype(int),
             **{name: covariates[name].to_numpy() for name in covariates.columns},
             **competing,
         }
     )
+
+
+#: Times are recorded to this many years (about an hour), and never below it.
+TIME_RESOLUTION = 1e-4
+
+
+def _recorded_time(years: np.ndarray) -> np.ndarray:
+    """Times rounded to :data:`TIME_RESOLUTION`, the shortest one at it (never 0: a cohort's
+    times must be positive, and among 10^6 patients a few relapse within the first hour)."""
+    return np.maximum(np.round(years, 4), TIME_RESOLUTION)
 
 
 def _competing_outcomes(
@@ -197,7 +207,7 @@ def _competing_outcomes(
     death_first = ~metastasis_first & (death < censor)
     event_type = np.where(metastasis_first, 1 + bone_site, np.where(death_first, 3, 0))
     return {
-        "relapse_free_time": np.round(np.minimum.reduce([relapse, death, censor]), 4),
+        "relapse_free_time": _recorded_time(np.minimum.reduce([relapse, death, censor])),
         "relapse_free_event": (event_type > 0).astype(int),
         "event_type": event_type.astype(int),
         "metastasis_event": metastasis_first.astype(int),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
+from sksurv.nonparametric import CensoringDistributionEstimator
 
 from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import y_fields
+from msk1model.evaluation.concordance import concordance_sums
 from msk1model.outcome import make_y
 
 __all__ = ["harrell_c", "uno_c"]
@@ -16,7 +17,9 @@ __all__ = ["harrell_c", "uno_c"]
 def harrell_c(y: npt.ArrayLike, risk: np.ndarray) -> float:
     """Harrell's concordance index: share of comparable pairs ordered correctly by ``risk``.
 
-    Ties in risk count one half. Higher risk must mean shorter survival.
+    Ties in risk (within 1e-8) count one half. Higher risk must mean shorter survival. The
+    pairs are scikit-survival's (``concordance_index_censored``), counted in O(n log n)
+    (:mod:`msk1model.evaluation.concordance`).
 
     Parameters
     ----------
@@ -32,11 +35,22 @@ def harrell_c(y: npt.ArrayLike, risk: np.ndarray) -> float:
         The C-index, in [0, 1].
     """
     time, event = y_fields(y)
+    risk = _risk(risk, len(time))
     try:
-        value = concordance_index_censored(np.asarray(event, bool), time, risk)[0]
-    except ValueError as exc:  # e.g. no events, or no comparable pairs
+        numerator, denominator = concordance_sums(time, event, risk)
+    except EvaluationError as exc:  # e.g. no events, or no comparable pairs
         raise EvaluationError(f"Harrell's C is undefined here: {exc}") from None
-    return float(value)
+    return numerator / denominator
+
+
+def _risk(risk: np.ndarray, n: int) -> np.ndarray:
+    """``risk`` as n finite floats."""
+    values = np.asarray(risk, dtype=float).ravel()
+    if len(values) != n:
+        raise EvaluationError(f"risk has {len(values)} values for {n} patients")
+    if not np.all(np.isfinite(values)):
+        raise EvaluationError("risk has NaN or infinite values; the C-index needs finite scores")
+    return values
 
 
 def uno_c(y_train: npt.ArrayLike, y: npt.ArrayLike, risk: np.ndarray, *, tau: float) -> float:
@@ -63,14 +77,15 @@ def uno_c(y_train: npt.ArrayLike, y: npt.ArrayLike, risk: np.ndarray, *, tau: fl
     """
     train_time, train_event = y_fields(y_train, "y_train")
     time, event = y_fields(y)
+    risk = _risk(risk, len(time))
     tau = min(tau, float(np.max(train_time)))
+    before = time < tau
     try:
-        value = concordance_index_ipcw(
-            make_y(time=train_time, event=train_event),
-            make_y(time=time, event=event),
-            risk,
-            tau=tau,
-        )[0]
-    except ValueError as exc:  # e.g. no comparable pairs before tau
+        censoring = CensoringDistributionEstimator().fit(make_y(time=train_time, event=train_event))
+        ipcw = censoring.predict_ipcw(make_y(time=time[before], event=event[before]))
+        weights = np.zeros(len(time))
+        weights[before] = np.square(ipcw)
+        numerator, denominator = concordance_sums(time, event, risk, weights)
+    except (ValueError, EvaluationError) as exc:  # e.g. no comparable pairs before tau
         raise EvaluationError(f"Uno's C is undefined here (tau={tau:.3g} years): {exc}") from None
-    return float(value)
+    return numerator / denominator
