@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from sksurv.nonparametric import CensoringDistributionEstimator
 
 from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import y_fields
-from msk1model.evaluation.concordance import concordance_sums
-from msk1model.outcome import make_y
+from msk1model.evaluation.censoring import censoring_km
+from msk1model.evaluation.concordance import concordance_sums, risk_ranks, sorted_concordance_sums
 
 __all__ = ["harrell_c", "uno_c"]
 
@@ -81,11 +80,11 @@ def uno_c(y_train: npt.ArrayLike, y: npt.ArrayLike, risk: np.ndarray, *, tau: fl
     tau = min(tau, float(np.max(train_time)))
     before = time < tau
     try:
-        censoring = CensoringDistributionEstimator().fit(make_y(time=train_time, event=train_event))
-        ipcw = censoring.predict_ipcw(make_y(time=time[before], event=event[before]))
-        weights = np.zeros(len(time))
-        weights[before] = np.square(ipcw)
-        numerator, denominator = concordance_sums(time, event, risk, weights)
-    except (ValueError, EvaluationError) as exc:  # e.g. no comparable pairs before tau
+        censoring = censoring_km(train_time, train_event)
+        order = np.argsort(time)  # one sort: sorted look-ups of G, then the concordance pass
+        t, e = time[order], event[order]
+        weights = np.square(censoring.ipcw(t, e & before[order]))
+        numerator, denominator = sorted_concordance_sums(t, e, risk_ranks(risk)[order], weights)
+    except EvaluationError as exc:  # e.g. no comparable pairs before tau
         raise EvaluationError(f"Uno's C is undefined here (tau={tau:.3g} years): {exc}") from None
     return numerator / denominator
