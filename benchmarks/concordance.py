@@ -20,18 +20,10 @@ faster than lifelines. Run ``.venv/bin/python benchmarks/concordance.py [--sizes
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
-import sys
-import time
-import tracemalloc
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _timing import median_time, peak_mib, ratio, write
 from lifelines.utils import concordance_index
 from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
 
@@ -40,23 +32,6 @@ from msk1model.evaluation import harrell_c, uno_c
 from msk1model.outcome import make_y
 
 TAU = 5.0
-
-
-def _median_time(call: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, value = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value = call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), value
-
-
-def _peak_mib(call: Callable[[], Any]) -> float:
-    tracemalloc.start()
-    call()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
 
 
 def _cohort(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,16 +51,16 @@ def measure(n: int, repeats: int, peer_limit: int, seed: int = 1) -> dict[str, A
         "uno": lambda: uno_c(y, y, risk, tau=TAU),
     }
     for name, call in ours.items():
-        row[f"msk1model_{name}_s"], row[f"msk1model_{name}"] = _median_time(call, repeats)
-        row[f"msk1model_{name}_peak_mib"] = _peak_mib(call)
-    row["lifelines_harrell_s"], row["lifelines_harrell"] = _median_time(
+        row[f"msk1model_{name}_s"], row[f"msk1model_{name}"] = median_time(call, repeats)
+        row[f"msk1model_{name}_peak_mib"] = peak_mib(call)
+    row["lifelines_harrell_s"], row["lifelines_harrell"] = median_time(
         lambda: concordance_index(time_, -risk, event), repeats
     )
     if n <= peer_limit:
-        row["sksurv_harrell_s"], row["sksurv_harrell"] = _median_time(
+        row["sksurv_harrell_s"], row["sksurv_harrell"] = median_time(
             lambda: concordance_index_censored(event, time_, risk)[0], 1
         )
-        row["sksurv_uno_s"], row["sksurv_uno"] = _median_time(
+        row["sksurv_uno_s"], row["sksurv_uno"] = median_time(
             lambda: concordance_index_ipcw(y, y, risk, tau=TAU)[0], 1
         )
         for name in ("harrell", "uno"):
@@ -93,22 +68,6 @@ def measure(n: int, repeats: int, peer_limit: int, seed: int = 1) -> dict[str, A
                 abs(row[f"msk1model_{name}"] - row[f"sksurv_{name}"]) < 1e-8
             )
     return row
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-
-
-def _ratio(row: dict[str, Any], peer: str, ours: str) -> str:
-    if peer not in row:
-        return "not run"
-    return f"{row[peer] / row[ours]:.0f}x"
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
@@ -125,15 +84,15 @@ def _print(rows: list[dict[str, Any]]) -> None:
             f"{r['n']:>9} {r['msk1model_harrell_s']:>13.4f} {r['msk1model_uno_s']:>9.4f} "
             f"{r['msk1model_harrell_peak_mib']:>9.0f} {r['lifelines_harrell_s']:>10.3f} "
             f"{peer['sksurv_harrell_s']:>9} {peer['sksurv_uno_s']:>10} "
-            f"{_ratio(r, 'lifelines_harrell_s', 'msk1model_harrell_s'):>15} "
-            f"{_ratio(r, 'sksurv_harrell_s', 'msk1model_harrell_s'):>14} "
-            f"{_ratio(r, 'sksurv_uno_s', 'msk1model_uno_s'):>16} {agree:>6}"
+            f"{ratio(r, 'lifelines_harrell_s', 'msk1model_harrell_s'):>15} "
+            f"{ratio(r, 'sksurv_harrell_s', 'msk1model_harrell_s'):>14} "
+            f"{ratio(r, 'sksurv_uno_s', 'msk1model_uno_s'):>16} {agree:>6}"
         )
     largest = rows[-1]
     print(
         f"targets at n = {largest['n']}: Harrell's C {largest['msk1model_harrell_s']:.3f} s, "
         f"Uno's C {largest['msk1model_uno_s']:.3f} s (target under 0.5 s each); "
-        f"lifelines/ours {_ratio(largest, 'lifelines_harrell_s', 'msk1model_harrell_s')} "
+        f"lifelines/ours {ratio(largest, 'lifelines_harrell_s', 'msk1model_harrell_s')} "
         "(target at least 30x)"
     )
 
@@ -147,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = [measure(int(n), args.repeats, args.peer_limit) for n in args.sizes.split(",")]
     _print(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": _machine(), "rows": rows}, indent=1) + "\n")
-    print(f"written: {out}")
+    write(args.out, rows)
     return 0
 
 

@@ -4,9 +4,10 @@ Pure functions of the test outcome ``y`` (a structured array with fields event, 
 and predicted survival ``S(t|x)`` at one horizon ``t``; the predicted event probability is
 ``F(t|x) = 1 - S(t|x)``. The slope and the smoothed curve follow Austin, Harrell & van Klaveren
 (Stat Med 2020): a Cox model of the test outcome, over the whole test follow-up, on the
-complementary log-log ``log(-log S(t|x))`` of the prediction. The Cox fits use lifelines'
-``CoxPHFitter`` (Efron ties, no penalty); observed probabilities at ``t`` use its Breslow
-baseline cumulative hazard read as a step function. :func:`calibration_groups` compares
+complementary log-log ``log(-log S(t|x))`` of the prediction. The Cox fits are
+:func:`msk1model.models.cox_newton.fit_cox_newton` (Efron ties, no penalty; equal to lifelines'
+``CoxPHFitter`` to 1e-9); observed probabilities at ``t`` use the Breslow baseline cumulative
+hazard read as a step function. :func:`calibration_groups` compares
 predicted risk with the Kaplan-Meier observed risk in groups of predicted risk.
 """
 
@@ -14,23 +15,20 @@ from __future__ import annotations
 
 import warnings
 from statistics import NormalDist
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sksurv.nonparametric import SurvivalFunctionEstimator
 
-from msk1model.errors import CalibrationWarning, EvaluationError
+from msk1model.errors import CalibrationWarning, EvaluationError, ModelError
 from msk1model.evaluation._checks import check_horizons, check_survival, check_y
-from msk1model.evaluation._cox import fit_cox
 from msk1model.evaluation.horizons import clip_checked
 from msk1model.evaluation.km import _km_interval, km_curve
+from msk1model.models.cox_newton import CoxFit, breslow_cumulative_hazard, fit_cox_newton
 from msk1model.outcome import make_y
 from msk1model.splines import KNOT_QUANTILES, rcs_basis
-
-if TYPE_CHECKING:
-    from lifelines import CoxPHFitter
 
 __all__ = [
     "CalibrationInTheLarge",
@@ -146,7 +144,7 @@ def calibration_slope(y: npt.ArrayLike, surv_at_horizon: npt.ArrayLike) -> float
             "the calibration slope needs predictions that vary between patients, but all "
             f"{len(s)} are S = {s[0]:.6g}. Fix: evaluate a model with patient-specific predictions"
         )
-    return float(_fit_cox(_frame(x[:, np.newaxis]), t, e).params_.iloc[0])
+    return float(_fit_cox(x[:, np.newaxis], t, e).coef[0])
 
 
 def integrated_calibration_index(
@@ -256,12 +254,12 @@ def _smoothed_observed(
             f"log(-log S)), but the predictions take too few values: knots {knots.round(6)}. Fix: "
             "use fewer knots or a model with patient-specific predictions"
         )
-    basis = _frame(rcs_basis(x, knots))
-    cox = _fit_cox(basis, time, event)
-    cumhaz = cox.baseline_cumulative_hazard_.iloc[:, 0]  # Breslow, at the covariate means
-    at = np.searchsorted(cumhaz.index.to_numpy(), horizon, side="right") - 1  # step function
-    h0 = float(cumhaz.iloc[at]) if at >= 0 else 0.0
-    return 1.0 - np.exp(-h0 * np.exp(cox.predict_log_partial_hazard(basis).to_numpy()))
+    basis = rcs_basis(x, knots)
+    eta = basis @ _fit_cox(basis, time, event).coef
+    times, cumhaz = breslow_cumulative_hazard(eta, time, event)
+    at = np.searchsorted(times, horizon, side="right") - 1  # a step function
+    h0 = float(cumhaz[at]) if at >= 0 else 0.0
+    return 1.0 - np.exp(-h0 * np.exp(eta))
 
 
 def _cloglog(s: np.ndarray) -> np.ndarray:
@@ -278,13 +276,18 @@ def _cloglog(s: np.ndarray) -> np.ndarray:
     return np.log(-np.log(np.clip(s, _LOWEST, _HIGHEST)))
 
 
-def _frame(x: np.ndarray) -> pd.DataFrame:
-    """Covariates ``x`` of shape (n, p) as a lifelines frame with columns x0, x1, ..."""
-    return pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
-
-
-def _fit_cox(covariates: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> CoxPHFitter:
-    """Unpenalised Cox model (lifelines, Efron ties) of the outcome on ``covariates``."""
-    frame = covariates.assign(time=time, event=event.astype(int))
+def _fit_cox(x: np.ndarray, time: np.ndarray, event: np.ndarray) -> CoxFit:
+    """Unpenalised Cox model (Efron ties) of the outcome on the columns of ``x``, (n, p)."""
     fix = "check for predictions that separate events perfectly or take very few values"
-    return fit_cox(frame, "the calibration Cox model", fix)
+    try:
+        fit = fit_cox_newton(x, time, event, ties="efron")
+    except ModelError as exc:
+        raise EvaluationError(
+            f"the calibration Cox model cannot be fitted: {exc}. Fix: {fix}"
+        ) from None
+    if not fit.converged:
+        raise EvaluationError(
+            f"the calibration Cox model did not converge in {fit.iterations} Newton steps "
+            f"(coefficients {np.round(fit.coef, 3).tolist()}, growing without bound). Fix: {fix}"
+        )
+    return fit

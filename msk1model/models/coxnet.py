@@ -11,6 +11,8 @@ import numpy as np
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
 from msk1model.models._checks import NumericalWarning
+from msk1model.models._parts import event_time
+from msk1model.models.cox_newton import fit_cox_newton
 from msk1model.models.design import DesignSpec
 from msk1model.models.partial_likelihood import cox_partial_log_likelihood
 
@@ -171,17 +173,21 @@ class CoxnetModel(SurvivalModel):
 
 
 def _unpenalized_cox(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from sksurv.linear_model import CoxPHSurvivalAnalysis
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            estimator = CoxPHSurvivalAnalysis(ties="breslow").fit(Z, y)
-        except (ArithmeticError, ValueError) as exc:
-            raise ModelError(
-                f"coxnet (every feature unpenalised: a plain Cox model) failed: {exc}. "
-                "Fix: drop collinear or constant columns, or penalise some features"
-            ) from None
-    for warning in caught:
-        warnings.warn(f"coxnet: {warning.message}", NumericalWarning, stacklevel=3)
-    return np.asarray(estimator.coef_, dtype=float)
+    """A plain Cox model (Breslow ties, as scikit-survival's ``CoxPHSurvivalAnalysis``)."""
+    event, time = event_time(y)
+    try:
+        fit = fit_cox_newton(Z, time, event, ties="breslow")
+    except ModelError as exc:
+        raise ModelError(
+            f"coxnet (every feature unpenalised: a plain Cox model) failed: {exc}. "
+            "Fix: drop collinear or constant columns, or penalise some features"
+        ) from None
+    if not fit.converged:
+        warnings.warn(
+            f"coxnet (every feature unpenalised: a plain Cox model) did not converge in "
+            f"{fit.iterations} Newton steps: a coefficient grows without bound, typically because "
+            "a column separates patients with and without events. Fix: penalise some features",
+            NumericalWarning,
+            stacklevel=3,
+        )
+    return fit.coef
