@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sksurv.nonparametric import CensoringDistributionEstimator
+from sksurv.nonparametric import CensoringDistributionEstimator, SurvivalFunctionEstimator
 
 from msk1model.errors import EvaluationError
-from msk1model.evaluation.censoring import censoring_km
+from msk1model.evaluation.censoring import censoring_km, survival_km
 from msk1model.outcome import make_y
 
 
@@ -47,9 +47,21 @@ def test_g_is_the_product_limit_over_censorings_with_events_leaving_first() -> N
 
 def test_beyond_the_last_time_and_zero_g_are_errors() -> None:
     km = censoring_km(np.array([1.0, 2.0, 3.0]), np.array([True, False, True]))
-    with pytest.raises(EvaluationError, match=r"estimated up to 3 years only, but is needed at 4"):
+    with pytest.raises(EvaluationError, match=r"ends at 3 years, where it is still positive, but is needed at 4"):
         km.at(np.array([4.0]))
     ends_censored = censoring_km(np.array([1.0, 2.0]), np.array([True, False]))
     assert ends_censored.at(np.array([5.0]))[0] == 0.0  # G reached 0: zero from then on
     with pytest.raises(EvaluationError, match="zero at one or more time points"):
         ends_censored.ipcw(np.array([2.0]), np.array([True]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_survival_km_equals_scikit_survival(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 300))
+    time = rng.integers(1, 20, n) / 2 if seed % 2 == 0 else rng.exponential(2.0, n)
+    event = rng.random(n) < 0.6
+    peer = SurvivalFunctionEstimator().fit(make_y(time=time, event=event))
+    grid = np.concatenate([time, np.linspace(0, time.max(), 40)])
+    km = survival_km(time, event)
+    np.testing.assert_allclose(km.at(grid), peer.predict_proba(grid), rtol=0, atol=1e-12)

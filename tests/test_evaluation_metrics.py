@@ -565,3 +565,28 @@ def test_bad_inputs_raise_evaluation_errors(train, holdout) -> None:
 def test_evaluation_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="horizons must be finite"):
         clip_horizons([np.nan], make_y(time=np.arange(1.0, 5.0), event=np.ones(4)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_auc_brier_and_ibs_equal_sksurv_with_ties_everywhere(seed: int) -> None:
+    """Tied times (test events at training censoring times), tied risks, several horizons."""
+    rng = np.random.default_rng(seed)
+    n_train, n = int(rng.integers(40, 300)), int(rng.integers(30, 200))
+    y_tr = make_y(time=rng.integers(1, 25, n_train) / 2, event=rng.random(n_train) < 0.5)
+    time = rng.integers(1, 24, n) / 2
+    y_te = make_y(time=time, event=rng.random(n) < 0.6)
+    risk = np.round(rng.normal(size=n) - 0.1 * time, 1)
+    h = np.array([2.0, 4.5, 7.0])
+    surv = np.exp(-np.outer(np.exp(risk), h) / 8)
+    if not all(((y_te["time"] <= t) & y_te["event"]).any() for t in h):
+        pytest.skip("a horizon without a test event")
+    auc, mean_auc = cumulative_dynamic_auc(y_tr, y_te, risk, h)
+    result = time_dependent_auc(y_tr, y_te, risk, h)
+    np.testing.assert_allclose(result.auc, auc, rtol=0, atol=1e-12)
+    assert result.mean_auc == pytest.approx(mean_auc, abs=1e-12)
+    np.testing.assert_allclose(
+        brier_scores(y_tr, y_te, surv, h), brier_score(y_tr, y_te, surv, h)[1], rtol=0, atol=1e-12
+    )
+    assert integrated_brier_score(y_tr, y_te, surv, h) == pytest.approx(
+        sksurv_ibs(y_tr, y_te, surv, h), abs=1e-12
+    )

@@ -1,11 +1,13 @@
-"""The Kaplan-Meier estimate of the censoring distribution, G(t) = P(C > t), vectorised.
+"""Kaplan-Meier estimates as step functions, vectorised: of survival, S(t) = P(T > t), and of
+the censoring distribution, G(t) = P(C > t).
 
-Behind every inverse-probability-of-censoring weight (Uno's C, the time-dependent AUC, the Brier
-score). It follows scikit-survival's ``CensoringDistributionEstimator``: at each distinct time the
-patients with an event there leave the risk set before the censored ones are counted, ``G`` is a
-right-continuous step function (``G(T_i)`` includes the censoring at ``T_i``), 1 before the first
-time, and all ones when no patient is censored. One sort (any order within tied times) and a
-few O(n) passes, where scikit-survival counts the ties in a Python loop.
+G is behind every inverse-probability-of-censoring weight (Uno's C, the time-dependent AUC, the
+Brier score). Both follow scikit-survival (``SurvivalFunctionEstimator``,
+``CensoringDistributionEstimator``): right-continuous steps (``G(T_i)`` includes the censoring at
+``T_i``), 1 before the first time; for G, the patients with an event at a time leave the risk set
+before the censored ones are counted, and G is all ones when no patient is censored. One sort
+(any order within tied times) and a few O(n) passes, where scikit-survival counts the ties in a
+Python loop.
 """
 
 from __future__ import annotations
@@ -13,33 +15,35 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from msk1model.errors import EvaluationError
 
-__all__ = ["CensoringKM", "censoring_km"]
+__all__ = ["StepKM", "censoring_km", "survival_km"]
 
 
-class CensoringKM(NamedTuple):
-    """G at each distinct time of the data it was fitted on."""
+class StepKM(NamedTuple):
+    """A Kaplan-Meier estimate at each distinct time of the data it was fitted on."""
 
     times: np.ndarray
     """shape (m,): the distinct times, increasing."""
     survival: np.ndarray
-    """shape (m,): G at each of them (the value from that time on)."""
+    """shape (m,): the estimate at each of them (the value from that time on)."""
 
-    def at(self, time: np.ndarray) -> np.ndarray:
-        """G at ``time``: 1 before the first time, the last step value up to the last time.
+    def at(self, time: npt.ArrayLike) -> np.ndarray:
+        """The estimate at ``time``: 1 before the first time, the last step value up to the last
+        time.
 
         Raises
         ------
         EvaluationError
-            If a time is past the last one while G is still positive there (undefined).
+            If a time is past the last one while the estimate is still positive (undefined).
         """
         t = np.asarray(time, dtype=float)
         if self.survival[-1] > 0 and np.any(t > self.times[-1]):
             raise EvaluationError(
-                f"the censoring distribution is estimated up to {self.times[-1]:.6g} years only, "
-                f"but is needed at {float(t.max()):.6g}"
+                f"the Kaplan-Meier estimate ends at {self.times[-1]:.6g} years, where it is "
+                f"still positive, but is needed at {float(t.max()):.6g}"
             )
         index = np.searchsorted(self.times, t, side="right") - 1
         return np.where(index >= 0, self.survival[np.maximum(index, 0)], 1.0)
@@ -61,20 +65,34 @@ class CensoringKM(NamedTuple):
         return weights
 
 
-def censoring_km(time: np.ndarray, event: np.ndarray) -> CensoringKM:
-    """The censoring Kaplan-Meier estimate of outcome ``time``, ``event`` (see the module)."""
+def censoring_km(time: npt.ArrayLike, event: npt.ArrayLike) -> StepKM:
+    """G, the censoring Kaplan-Meier estimate of outcome ``time``, ``event`` (see the module)."""
+    times, total, events, at_risk = _counts(time, event)
+    if events.sum() == len(np.asarray(event)):
+        return StepKM(times, np.ones(len(times)))
+    censored = total - events
+    at_risk = at_risk - events  # the events at a time leave before its censorings count
+    ratio = np.divide(censored, at_risk, out=np.zeros(len(times)), where=censored != 0)
+    return StepKM(times, np.cumprod(1.0 - ratio))
+
+
+def survival_km(time: npt.ArrayLike, event: npt.ArrayLike) -> StepKM:
+    """S, the Kaplan-Meier estimate of event-free survival of ``time``, ``event``."""
+    times, _, events, at_risk = _counts(time, event)
+    return StepKM(times, np.cumprod(1.0 - events / at_risk))
+
+
+def _counts(
+    time: npt.ArrayLike, event: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct times (increasing) and, at each, the patients there, the events there and the
+    patients still at risk (time >= it)."""
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     order = np.argsort(time)
     t = time[order]
-    first = np.concatenate([[True], t[1:] != t[:-1]])
-    starts = np.flatnonzero(first)
-    times = t[starts]
-    if event.all():
-        return CensoringKM(times, np.ones(len(times)))
+    starts = np.flatnonzero(np.concatenate([[True], t[1:] != t[:-1]]))
     total = np.diff(np.append(starts, len(t)))
     events = np.add.reduceat(event[order].astype(np.int64), starts)
-    censored = total - events
-    at_risk = len(t) - np.concatenate([[0], np.cumsum(total)[:-1]]) - events
-    ratio = np.divide(censored, at_risk, out=np.zeros(len(times)), where=censored != 0)
-    return CensoringKM(times, np.cumprod(1.0 - ratio))
+    at_risk = len(t) - np.concatenate([[0], np.cumsum(total)[:-1]])
+    return t[starts], total, events, at_risk

@@ -2,10 +2,12 @@
 
 Pure functions of the training outcome ``y_train`` (for the censoring distribution), the test
 outcome ``y`` (structured arrays with fields event, time; scikit-survival's argument order) and
-predictions, all times in years. They wrap :mod:`sksurv.metrics`: the inverse probability of
-censoring weights come from the Kaplan-Meier estimate ``G`` of the censoring distribution on the
-training data, evaluated at the observed time ``G(T_i)`` as scikit-survival does (not ``G(T_i-)``;
-the two differ only where a test event time equals a training censoring time). Test follow-up
+predictions, all times in years. They compute what :mod:`sksurv.metrics` does (tested to 1e-12),
+vectorised over patients and horizons: the inverse probability of censoring weights come from the
+Kaplan-Meier estimate ``G`` of the censoring distribution on the training data
+(:mod:`msk1model.evaluation.censoring`), evaluated at the observed time ``G(T_i)`` as
+scikit-survival does (not ``G(T_i-)``; the two differ only where a test event time equals a
+training censoring time). Test follow-up
 past the last training time is administratively censored there, and horizons outside the
 follow-up are clipped with a :class:`~msk1model.evaluation.horizons.HorizonWarning`.
 """
@@ -17,12 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from sksurv.metrics import brier_score, cumulative_dynamic_auc
-from sksurv.metrics import integrated_brier_score as _sksurv_ibs
-from sksurv.nonparametric import SurvivalFunctionEstimator
 
 from msk1model.errors import EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_risk, check_survival, check_y
+from msk1model.evaluation.censoring import StepKM, censoring_km, survival_km
 from msk1model.evaluation.horizons import HorizonWarning, administratively_censor, clip_checked
 from msk1model.outcome import make_y
 
@@ -72,9 +72,9 @@ def time_dependent_auc(
 
     At horizon ``t`` the cases are patients with an event by ``t`` (weighted by ``1/G(T_i)``) and
     the controls those still event-free after ``t``; the AUC is the weighted share of case-control
-    pairs where the case has the higher risk, ties counting one half. Wraps
-    :func:`sksurv.metrics.cumulative_dynamic_auc`, one horizon at a time so clipped (equal)
-    horizons keep their own risk column.
+    pairs where the case has the higher risk, ties counting one half: the value of
+    :func:`sksurv.metrics.cumulative_dynamic_auc` (the area under its ROC steps), one horizon at a
+    time so clipped (equal) horizons keep their own risk column.
 
     Parameters
     ----------
@@ -97,14 +97,22 @@ def time_dependent_auc(
     r = check_risk(risk, len(y_test), len(h))
     if r.ndim == 1:
         r = np.broadcast_to(r[:, np.newaxis], (len(r), len(h)))
+    time, event = y_test["time"], y_test["event"]
+    weights = _censoring(y_train).ipcw(time, event)
     auc = np.empty(len(h))
     for k, t in enumerate(h):
-        if not (y_test["event"] & (y_test["time"] <= t)).any():
+        case = event & (time <= t)
+        if not case.any():
             raise EvaluationError(
                 f"the time-dependent AUC at {t:.4g} years needs at least one test event by then, "
                 "but there is none. Fix: use a later horizon"
             )
-        auc[k] = cumulative_dynamic_auc(y_train, y_test, r[:, k], [t])[0][0]
+        controls = np.sort(r[time > t, k])
+        below = np.searchsorted(controls, r[case, k], side="left")
+        tied = np.searchsorted(controls, r[case, k], side="right") - below
+        w = weights[case]
+        with np.errstate(invalid="ignore", divide="ignore"):  # no control: NaN, as sksurv
+            auc[k] = np.sum(w * (below + 0.5 * tied)) / (np.sum(w) * len(controls))
     return TimeDependentAUC(auc, _mean_auc(auc, y_test, h))
 
 
@@ -112,7 +120,7 @@ def _mean_auc(auc: np.ndarray, y_test: np.ndarray, h: np.ndarray) -> float:
     """scikit-survival's summary: AUCs weighted by the test Kaplan-Meier drop over each interval."""
     if len(h) == 1:
         return float(auc[0])
-    surv = SurvivalFunctionEstimator().fit(y_test).predict_proba(h)
+    surv = survival_km(y_test["time"], y_test["event"]).at(h)
     drop = -np.diff(np.r_[1.0, surv])  # zero weight for horizons made equal by clipping
     return float((auc * drop).sum() / (1.0 - surv[-1]))
 
@@ -126,8 +134,8 @@ def brier_scores(
     """Inverse-probability-of-censoring weighted Brier score at each horizon (Graf et al. 1999).
 
     ``BS(t) = mean_i[ S_i(t)^2 1{T_i <= t, event} / G(T_i) + (1 - S_i(t))^2 1{T_i > t} / G(t) ]``;
-    lower is better, 0.25 is the score of predicting 0.5 for everyone. Wraps
-    :func:`sksurv.metrics.brier_score`.
+    lower is better, 0.25 is the score of predicting 0.5 for everyone; the value of
+    :func:`sksurv.metrics.brier_score`, a weight ``1 / G`` where ``G`` is 0 counting 0.
 
     Parameters
     ----------
@@ -151,8 +159,23 @@ def brier_scores(
 
 
 def _brier(y_train: np.ndarray, y_test: np.ndarray, s: np.ndarray, h: np.ndarray) -> np.ndarray:
-    # one horizon per call: scikit-survival merges equal horizons, which clipping can create
-    return np.array([brier_score(y_train, y_test, s[:, [k]], [t])[1][0] for k, t in enumerate(h)])
+    """Brier score of survival ``s`` (n, k) at each of the ``h`` (k,), all horizons at once."""
+    censoring = _censoring(y_train)
+    time, event = y_test["time"][:, np.newaxis], y_test["event"][:, np.newaxis]
+    at_time, at_horizon = _inverse(censoring.at(y_test["time"])), _inverse(censoring.at(h))
+    case = event & (time <= h)
+    control = time > h
+    terms = np.square(s) * case * at_time[:, np.newaxis] + np.square(1.0 - s) * control * at_horizon
+    return np.asarray(terms.mean(axis=0), dtype=float)
+
+
+def _censoring(y_train: np.ndarray) -> StepKM:
+    return censoring_km(y_train["time"], y_train["event"])
+
+
+def _inverse(g: np.ndarray) -> np.ndarray:
+    """``1 / G``, 0 where ``G`` is 0 (scikit-survival's ``1 / inf``)."""
+    return np.divide(1.0, g, out=np.zeros(len(g)), where=g != 0)
 
 
 def integrated_brier_score(
@@ -163,7 +186,7 @@ def integrated_brier_score(
 ) -> float:
     """Brier score integrated over a time grid (trapezoid rule) and divided by its length.
 
-    Wraps :func:`sksurv.metrics.integrated_brier_score`. Grid points outside the follow-up are
+    As :func:`sksurv.metrics.integrated_brier_score`. Grid points outside the follow-up are
     dropped, not clipped (the integral simply ends earlier), with a ``HorizonWarning``.
 
     Parameters
@@ -201,7 +224,9 @@ def integrated_brier_score(
             HorizonWarning,
             stacklevel=2,
         )
-    return float(_sksurv_ibs(y_train, y_test, s[:, keep], g[keep]))
+    kept = g[keep]
+    scores = _brier(y_train, y_test, s[:, keep], kept)
+    return float(np.trapezoid(scores, kept) / (kept[-1] - kept[0]))
 
 
 def ipa(
@@ -223,7 +248,7 @@ def ipa(
     """
     y_train, y_test, h = _prepare(y_train, y, horizons)
     s = check_survival(surv_at_horizons, (len(y_test), len(h)), "surv_at_horizons")
-    km = SurvivalFunctionEstimator().fit(y_train).predict_proba(h)
+    km = survival_km(y_train["time"], y_train["event"]).at(h)
     null = _brier(y_train, y_test, np.broadcast_to(km, s.shape), h)
     if (null == 0).any():
         t = h[np.argmax(null == 0)]
