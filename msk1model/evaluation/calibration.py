@@ -20,10 +20,10 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sksurv.nonparametric import SurvivalFunctionEstimator
 
 from msk1model.errors import CalibrationWarning, EvaluationError, ModelError
 from msk1model.evaluation._checks import check_horizons, check_survival, check_y
+from msk1model.evaluation.censoring import survival_km
 from msk1model.evaluation.horizons import clip_checked
 from msk1model.evaluation.km import _km_interval, km_curve
 from msk1model.models.cox_newton import CoxFit, breslow_cumulative_hazard, fit_cox_newton
@@ -107,9 +107,7 @@ def calibration_in_the_large(
     """
     t, e, s = _prepare(y, surv_at_horizon)
     h = clip_checked(check_horizons(horizon, "horizon"), t, None, stacklevel=3)
-    observed = 1.0 - float(
-        SurvivalFunctionEstimator().fit(make_y(time=t, event=e)).predict_proba(h)[0]
-    )
+    observed = 1.0 - float(survival_km(t, e).at(h)[0])
     expected = float(np.mean(1.0 - s))
     if expected == 0:
         raise EvaluationError(
