@@ -26,7 +26,7 @@ from msk1model.contract import InputContract
 from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
 from msk1model.data.rules import value_rules
 from msk1model.data.validation import check_events_per_part
-from msk1model.errors import Msk1ModelError
+from msk1model.errors import ModelError, Msk1ModelError
 from msk1model.evaluation.scorecard import score_test_set
 from msk1model.export import (
     Registration,
@@ -37,7 +37,14 @@ from msk1model.export import (
     risk_groups,
     version_tags,
 )
-from msk1model.models import Design, DesignSpec, make_model, save_model
+from msk1model.models import (
+    Design,
+    DesignSpec,
+    check_training_size,
+    make_model,
+    model_class,
+    save_model,
+)
 from msk1model.models.design import CovariateSpec
 from msk1model.nested import NestedResult, OuterFold, outer_folds, run_nested_cv
 from msk1model.predictor import PredictorSpec
@@ -141,6 +148,11 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
     design = design_spec(config, cohort)
     for feature_set in config.feature_sets:  # a transform the data cannot take fails here, early
         Design(cohort.features(feature_set), design).fit(cohort.table.iloc[split.train])
+    for name, model_cfg in config.models.items():  # so does a family too slow for this cohort
+        try:
+            check_training_size(model_class(model_cfg.kind), len(split.train))
+        except ModelError as exc:
+            raise ModelError(f"models.{name}: {exc}") from None
     experiment_id = tracking.setup_experiment(
         config.tracking, config.experiment, config.description
     )

@@ -47,7 +47,9 @@ def test_g_is_the_product_limit_over_censorings_with_events_leaving_first() -> N
 
 def test_beyond_the_last_time_and_zero_g_are_errors() -> None:
     km = censoring_km(np.array([1.0, 2.0, 3.0]), np.array([True, False, True]))
-    with pytest.raises(EvaluationError, match=r"ends at 3 years, where it is still positive, but is needed at 4"):
+    with pytest.raises(
+        EvaluationError, match=r"ends at 3 years, where it is still positive, but is needed at 4"
+    ):
         km.at(np.array([4.0]))
     ends_censored = censoring_km(np.array([1.0, 2.0]), np.array([True, False]))
     assert ends_censored.at(np.array([5.0]))[0] == 0.0  # G reached 0: zero from then on

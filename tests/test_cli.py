@@ -98,6 +98,11 @@ def test_train_prints_a_summary_that_fits_80_columns(
             "evaluation.uno_tau), but every metric needs at least 2 in each validation fold and "
             "test part. Fix: fewer folds (split.cv_folds)",
         ),
+        (
+            ("data.synthetic.n_patients=36000", "models.forest={kind: rsf}"),
+            "models.forest: model kind 'rsf' is refused for 20,221 training patients (limit "
+            "20,000): scikit-survival's log-rank split search",
+        ),
     ],
 )
 def test_bad_input_exits_non_zero_without_runs(

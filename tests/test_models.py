@@ -348,3 +348,16 @@ def test_coxnet_with_every_feature_unpenalized_is_the_plain_cox_model(synthetic_
     np.testing.assert_allclose(
         model.coef_ / model.preprocessor_.scales_, cph.params_[CLINICAL], atol=1e-5
     )
+
+
+@pytest.mark.parametrize("kind", ["gbsa", "gbsa_componentwise", "rsf"])
+def test_quadratic_families_are_refused_above_their_size_before_fitting(kind: str) -> None:
+    table = make_synthetic_cohort(20_001, seed=3)
+    X = table[["age", "size", "nodes"]]
+    y = make_y(time=table["time"].to_numpy(float), event=table["event"].to_numpy(bool))
+    with pytest.raises(ModelError) as caught:
+        make_model(kind, {"n_estimators": 1}).fit(X, y)
+    message = str(caught.value)
+    assert f"model kind {kind!r} is refused for 20,001 training patients (limit 20,000)" in message
+    assert "n^2" in message and "Fix: use kind xgb_cox" in message
+    make_model(kind, {"n_estimators": 1}).fit(X.iloc[:2000], y[:2000])  # below it: fits

@@ -8,10 +8,10 @@ folder only by :func:`save_model` and :func:`load_model`.
 
 from __future__ import annotations
 
-from msk1model.models._base import SurvivalModel
+from msk1model.models._base import SurvivalModel, check_training_size
 from msk1model.models._checks import NumericalWarning
 from msk1model.models._io import load_model, save_model
-from msk1model.models._registry import MODEL_KINDS, hyperparameters_of, make_model
+from msk1model.models._registry import MODEL_KINDS, hyperparameters_of, make_model, model_class
 from msk1model.models.coxnet import CoxnetModel
 from msk1model.models.coxph import CoxPHModel
 from msk1model.models.design import Design, DesignSpec, DesignWarning
@@ -33,8 +33,10 @@ __all__ = [
     "SurvivalModel",
     "XGBAFTModel",
     "XGBCoxModel",
+    "check_training_size",
     "hyperparameters_of",
     "load_model",
     "make_model",
+    "model_class",
     "save_model",
 ]

@@ -40,7 +40,7 @@ from msk1model.outcome import as_y
 if TYPE_CHECKING:
     from sklearn.utils import Tags
 
-__all__ = ["COMMON_PARAMS", "STATE_FORMAT", "SurvivalModel"]
+__all__ = ["COMMON_PARAMS", "STATE_FORMAT", "SurvivalModel", "check_training_size"]
 
 #: ``__init__`` keywords every family shares; all its other keywords are hyperparameters.
 COMMON_PARAMS = ("features", "design", "random_state")
@@ -71,6 +71,9 @@ class SurvivalModel(BaseEstimator, ABC):
 
     kind: ClassVar[str]
     breslow: ClassVar[bool] = True
+    #: Training patients above which the family is refused (its fit time grows as n^2), and why.
+    max_train_patients: ClassVar[int | None] = None
+    size_reason: ClassVar[str] = ""
     features: list[str] | None
     design: DesignSpec | None
     random_state: int
@@ -94,6 +97,7 @@ class SurvivalModel(BaseEstimator, ABC):
         features = list(frame.columns) if self.features is None else list(self.features)
         self._validate_hyperparameters(features)
         y = _outcome(y, self.kind)
+        check_training_size(type(self), len(y))
         design = Design(features, self.design).fit(frame)
         D = design.transform(frame)
         preprocessor = Preprocessor(design.columns_).fit(D)
@@ -335,3 +339,21 @@ def _outcome(y: npt.ArrayLike | None, kind: str) -> np.ndarray:
     if not y["event"].any():
         raise ModelError("cannot fit a survival model on data with no events")
     return y
+
+
+def check_training_size(model: type[SurvivalModel], n_train: int) -> None:
+    """Refuse a family whose fit would not finish at ``n_train`` training patients.
+
+    Raises
+    ------
+    ModelError
+        If ``n_train`` exceeds the family's ``max_train_patients``; the message gives the
+        reason, the size and the families to use instead.
+    """
+    limit = model.max_train_patients
+    if limit is not None and n_train > limit:
+        raise ModelError(
+            f"model kind {model.kind!r} is refused for {n_train:,} training patients (limit "
+            f"{limit:,}): {model.size_reason}. Fix: use kind xgb_cox (or xgb_aft, coxnet, coxph) "
+            "for a cohort this large, or restrict the cohort (data.subgroup)"
+        )
