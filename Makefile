@@ -25,6 +25,8 @@ train: $(STAMP)
 # go to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/concordance.py --sizes 1000,10000,100000,1000000 --repeats 3 --peer-limit 10000
+	$(BIN)/python benchmarks/cox.py --sizes 1000,100000,1000000 --repeats 3 --peer-limit 100000
+	$(BIN)/python benchmarks/peer_pipeline.py
 
 # Headless Chromium renders the HTML report in tests/test_report.py. Installed from the Debian
 # archive when running as root; otherwise those tests skip and say why.

@@ -9,7 +9,12 @@ from lifelines import CoxPHFitter
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 
 from msk1model.errors import ModelError
-from msk1model.models.cox_newton import _derivatives, breslow_cumulative_hazard, fit_cox_newton
+from msk1model.models.cox_newton import (
+    _derivatives,
+    breslow_cumulative_hazard,
+    fit_cox_newton,
+    schoenfeld_residuals,
+)
 from msk1model.outcome import make_y
 
 #: the peers' own stopping rules, tightened so that they reach the maximum too
@@ -110,3 +115,14 @@ def test_separation_does_not_converge() -> None:
     x = (time <= 10).astype(float)  # the first ten to fail are exactly group 1
     fit = fit_cox_newton(x, time, event, max_iter=30)
     assert not fit.converged and fit.coef[0] > 5  # the likelihood grows without bound
+
+
+def test_schoenfeld_residuals_equal_lifelines_with_tied_times() -> None:
+    X, time, event = _cohort(10, n=600, p=3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(T=time, E=event.astype(int))
+    peer = CoxPHFitter().fit(frame, "T", "E", fit_options=_LIFELINES)
+    theirs = peer.compute_residuals(frame, kind="schoenfeld").to_numpy()
+    ours = schoenfeld_residuals(X, time, event, peer.params_.to_numpy())
+    assert ours.shape == theirs.shape == (event.sum(), 3)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.sum(axis=0), 0.0, atol=1e-8)  # the score at the maximum

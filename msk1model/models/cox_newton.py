@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from msk1model.errors import ModelError
 
-__all__ = ["CoxFit", "breslow_cumulative_hazard", "fit_cox_newton"]
+__all__ = ["CoxFit", "breslow_cumulative_hazard", "fit_cox_newton", "schoenfeld_residuals"]
 
 Ties = Literal["breslow", "efron"]
 
@@ -144,6 +144,65 @@ def breslow_cumulative_hazard(
     has = deaths > 0
     hazard = deaths[has] / at_risk[starts][has] * np.exp(-shift)
     return ts[starts][has], np.cumsum(hazard)
+
+
+def schoenfeld_residuals(
+    X: npt.ArrayLike, time: npt.ArrayLike, event: npt.ArrayLike, coef: npt.ArrayLike
+) -> np.ndarray:
+    """Schoenfeld residuals of the events, shape (d, p), in lifelines' order (increasing time,
+    then row order among tied events): ``x_i`` minus the risk-set mean of ``x`` weighted by
+    ``exp(x'b)``, with Efron's handling of ties (the mean over the ``l``-th of ``d`` tied events'
+    risk sets, each without the share ``l / d`` of the tied events), as lifelines'
+    ``compute_residuals(kind="schoenfeld")``."""
+    x = np.ascontiguousarray(X, dtype=float)
+    if x.ndim == 1:
+        x = x[:, np.newaxis]
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=bool)
+    order = np.lexsort((e, t))  # lifelines sorts by (duration, event), stably
+    x, t, e = x[order], t[order], e[order]
+    eta = x @ np.asarray(coef, dtype=float)
+    return _schoenfeld(x, t, e, np.exp(eta - eta.max()))[e]
+
+
+@numba.njit(cache=True, nogil=True)
+def _schoenfeld(x: np.ndarray, time: np.ndarray, event: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Residual of every patient (0 when censored), patients in increasing ``time``."""
+    n, p = x.shape
+    out = np.zeros((n, p))
+    s0 = 0.0
+    s1 = np.zeros(p)
+    mean = np.zeros(p)
+    stop = n
+    while stop > 0:
+        start = stop - 1
+        while start > 0 and time[start - 1] == time[stop - 1]:
+            start -= 1
+        deaths = 0
+        d0 = 0.0
+        d1 = np.zeros(p)
+        for k in range(start, stop):
+            s0 += w[k]
+            for a in range(p):
+                s1[a] += w[k] * x[k, a]
+            if event[k]:
+                deaths += 1
+                d0 += w[k]
+                for a in range(p):
+                    d1[a] += w[k] * x[k, a]
+        if deaths > 0:
+            mean[:] = 0.0
+            for m in range(deaths):
+                share = m / deaths
+                a0 = s0 - share * d0
+                for a in range(p):
+                    mean[a] += (s1[a] - share * d1[a]) / (a0 * deaths)
+            for k in range(start, stop):
+                if event[k]:
+                    for a in range(p):
+                        out[k, a] = x[k, a] - mean[a]
+        stop = start
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
