@@ -1,8 +1,9 @@
 """REMARK analyses of a continuous biomarker (MSK1): distribution, hazard ratios, PH and ER checks.
 
 Pure functions of a cohort table (one row per patient, follow-up in years, event 0/1). The Cox
-models are lifelines' ``CoxPHFitter`` with Efron ties and no penalty, fitted to a tight tolerance;
-confidence intervals are 95% Wald intervals and p-values two-sided Wald tests unless stated.
+models have Efron ties and no penalty, fitted to full convergence
+(:mod:`msk1model.evaluation._cox`, equal to lifelines' ``CoxPHFitter``); confidence intervals
+are 95% Wald intervals and p-values two-sided Wald tests unless stated.
 Rows with a missing value in any column a function uses are dropped, with a
 :class:`BiomarkerWarning` and the count left in the ``n`` column of the result.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,8 @@ from scipy import stats
 
 from msk1model.errors import BiomarkerWarning, EvaluationError, ModelError
 from msk1model.evaluation._checks import check_columns_outcome
-from msk1model.evaluation._cox import fit_cox
+from msk1model.evaluation._cox import CoxResult, fit_cox
 from msk1model.models.cox_newton import CoxFit, fit_cox_newton, schoenfeld_residuals
-
-if TYPE_CHECKING:
-    from lifelines import CoxPHFitter
 
 __all__ = [
     "BiomarkerWarning",
@@ -316,7 +313,7 @@ def er_interaction(
 # --- internals --------------------------------------------------------------------------------
 
 
-def _hr(cox: CoxPHFitter, column: str, unit: float) -> dict[str, float]:
+def _hr(cox: CoxResult, column: str, unit: float) -> dict[str, float]:
     """HR of ``column`` per ``unit`` from a fit on ``column``: hr, CI, p, n, events, coef, se."""
     coef = float(cox.params_[column]) * unit
     se = float(cox.standard_errors_[column]) * unit
@@ -334,7 +331,7 @@ def _hr(cox: CoxPHFitter, column: str, unit: float) -> dict[str, float]:
 
 def _fit_cox(
     data: pd.DataFrame, outcome: tuple[str, str], columns: list[str], what: str
-) -> CoxPHFitter:
+) -> CoxResult:
     """Unpenalised Cox model (lifelines, Efron ties) of the ``(duration, event)`` columns
     ``outcome`` on ``columns``."""
     duration_col, event_col = outcome
