@@ -14,6 +14,7 @@ import numbers
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
@@ -281,10 +282,10 @@ class _Scan:
     ``V = sum_j w_j L_j / n_j - sum_j w_j L_j**2 / n_j**2`` (``w_j = d_j (n_j - d_j) / (n_j - 1)``).
     The first two are running sums over patients. The square term is a running sum of each
     patient's pairs with the patients before her, ``A(min(k_i, k_p))`` where ``k`` counts the
-    event times a patient is at risk at and ``A(k) = sum_{j < k} w_j / n_j**2``; pairs with earlier
-    blocks of ``s ~ sqrt(n_event_times)`` patients come from the blocks' at-risk counts, pairs
-    within a block from an ``s x s`` table: ``O(n sqrt(n_event_times))`` per order, not
-    ``O(n_cuts * n_event_times)``.
+    event times a patient is at risk at and ``A(k) = sum_{j < k} w_j / n_j**2``: that is
+    ``A(k_i)`` times the earlier patients with ``k_p >= k_i`` plus the sum of ``A(k_p)`` over
+    those with ``k_p < k_i``, two Fenwick-tree look-ups (compiled by numba): ``O(n log
+    n_event_times)`` time and ``O(n)`` memory per order, not ``O(n_cuts * n_event_times)``.
     """
 
     def __init__(self, t: np.ndarray, e: np.ndarray, x: np.ndarray, min_prop: float) -> None:
@@ -309,30 +310,13 @@ class _Scan:
         self.tiny = 1e-12 * float(weight.sum())  # V below this is rounding of an exact 0
         self.k = np.searchsorted(event_times, t, side="right")  # at risk at event times < k_i
         self.score = e - np.r_[0.0, np.cumsum(deaths / at_risk)][self.k]  # O - E of patient i
-        self.size = int(np.clip(np.sqrt(len(event_times)), 4, 64))
-        self.n_blocks = -(-n // self.size)
-        self.earlier = np.tri(self.size, k=-1, dtype=bool)  # [r, q]: q before r in a block
 
     def z(self, order: np.ndarray) -> np.ndarray:
         """Signed z of the low group at each cut, patients in value order ``order``; (n_cuts,)."""
-        k, (nb, size) = self.k[order], (self.n_blocks, self.size)
-        padded = np.zeros(nb * size, dtype=int)
-        padded[: len(k)] = k  # padding has k = 0: at risk nowhere, A(0) = 0
-        blocked = padded.reshape(nb, size)
-        width = len(self.cum_a)
-        counts = np.bincount(
-            (np.arange(nb)[:, None] * width + blocked).ravel(), minlength=nb * width
-        ).reshape(nb, width)
-        before = np.cumsum(counts, axis=0) - counts  # patients in earlier blocks, by k
-        at_risk_before = before[:, :0:-1].cumsum(1)[:, ::-1]  # (nb, n_event_times): k > j
-        cross = np.zeros((nb, width))
-        cross[:, 1:] = np.cumsum(at_risk_before * self.a, axis=1)
-        pairs = self.cum_a[np.minimum(blocked[:, :, None], blocked[:, None, :])]
-        within = (pairs * self.earlier).sum(axis=2)
-        rows = np.arange(nb)[:, None]
-        square = self.cum_a[blocked] + 2.0 * (cross[rows, blocked] + within)
+        k = self.k[order]
+        square = _pair_terms(k, self.cum_a)
         at = self.n_low - 1
-        variance = np.cumsum(self.cum_w[k])[at] - np.cumsum(square.ravel()[: len(k)])[at]
+        variance = np.cumsum(self.cum_w[k])[at] - np.cumsum(square)[at]
         observed_minus_expected = np.cumsum(self.score[order])[at]
         ok = variance > self.tiny
         return np.where(ok, observed_minus_expected / np.sqrt(np.where(ok, variance, 1.0)), 0.0)
@@ -374,3 +358,28 @@ def _check_values(values: npt.ArrayLike, name: str, n: int | None = None) -> np.
             "those patients first"
         )
     return x
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_terms(k: np.ndarray, cum_a: np.ndarray) -> np.ndarray:
+    """Per patient in order: ``A(k_i) + 2 sum_{p before i} A(min(k_i, k_p))`` (see _Scan)."""
+    size = len(cum_a) + 1
+    count = np.zeros(size, dtype=np.int64)  # Fenwick trees over k = 0 .. len(cum_a) - 1
+    total = np.zeros(size)
+    out = np.empty(len(k))
+    for i in range(len(k)):
+        ki = k[i]
+        below = 0
+        below_sum = 0.0
+        j = ki  # prefix over k_p < k_i (tree index k_p + 1 <= k_i)
+        while j > 0:
+            below += count[j]
+            below_sum += total[j]
+            j -= j & -j
+        out[i] = cum_a[ki] + 2.0 * (cum_a[ki] * (i - below) + below_sum)
+        j = ki + 1
+        while j < size:
+            count[j] += 1
+            total[j] += cum_a[ki]
+            j += j & -j
+    return out
