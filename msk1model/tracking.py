@@ -398,6 +398,15 @@ class CohortDataset(MetaDataset):
         return {**super().to_dict(), "profile": json.dumps(self._profile)}
 
 
+def _schema_sample(table: pd.DataFrame, rows: int = 10_000) -> pd.DataFrame:
+    """The rows MLflow infers a schema from: the first ``rows`` and, per column with a missing
+    value, its first such row (so optional columns stay optional). The types come from the
+    dtypes; inferring on 10^6 rows took 8 s a part."""
+    missing = table.isna()
+    extra = [int(missing[c].to_numpy().argmax()) for c in table.columns if missing[c].any()]
+    return pd.concat([table.iloc[:rows], table.iloc[extra]])
+
+
 def log_datasets(cohort: Cohort, parts: Mapping[str, npt.ArrayLike | None]) -> None:
     """The analysed cohort's parts as MLflow datasets of the active run: name, source, digest
     (the part's fingerprint, its first 32 hex digits; the whole one as the input's tag
@@ -412,7 +421,7 @@ def log_datasets(cohort: Cohort, parts: Mapping[str, npt.ArrayLike | None]) -> N
         fingerprint = table_fingerprint(table)
         with warnings.catch_warnings():  # its hint on integer columns is about model inputs
             warnings.simplefilter("ignore", UserWarning)
-            schema = infer_signature(table).inputs
+            schema = infer_signature(_schema_sample(table)).inputs
         dataset = CohortDataset(
             source,
             name=f"{cohort.source} ({context})",
