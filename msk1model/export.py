@@ -273,6 +273,10 @@ def _seal(folder: Path, card: ModelCard | None) -> None:
     integrity.write_manifest(folder)
 
 
+#: Left out of the shipped folders: caches, and the fit-time Cox solver (it needs numba).
+_NOT_SHIPPED = ("__pycache__", "*.pyc", "cox_newton.py")
+
+
 def _shipped_code(target: Path) -> Path:
     """A copy of the package files the predictor needs to load and score."""
     source = Path(__file__).resolve().parent
@@ -280,7 +284,7 @@ def _shipped_code(target: Path) -> Path:
     for name in SHIPPED_MODULES:
         if (source / name).is_dir():
             shutil.copytree(
-                source / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+                source / name, target / name, ignore=shutil.ignore_patterns(*_NOT_SHIPPED)
             )
         else:
             shutil.copy2(source / name, target / name)

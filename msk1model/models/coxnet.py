@@ -12,7 +12,6 @@ from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
 from msk1model.models._checks import NumericalWarning
 from msk1model.models._parts import event_time
-from msk1model.models.cox_newton import fit_cox_newton
 from msk1model.models.design import DesignSpec
 from msk1model.models.partial_likelihood import cox_partial_log_likelihood
 
@@ -174,6 +173,8 @@ class CoxnetModel(SurvivalModel):
 
 def _unpenalized_cox(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A plain Cox model (Breslow ties, as scikit-survival's ``CoxPHSurvivalAnalysis``)."""
+    from msk1model.models.cox_newton import fit_cox_newton  # fit-time only: numba stays home
+
     event, time = event_time(y)
     try:
         fit = fit_cox_newton(Z, time, event, ties="breslow")
