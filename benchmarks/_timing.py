@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -57,3 +58,26 @@ def write(path: str, rows: list[dict[str, Any]]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n")
     print(f"written: {out}")
+
+
+def run(
+    doc: str,
+    measure: Callable[[int, int, int], dict[str, Any]],
+    show: Callable[[list[dict[str, Any]]], None],
+    *,
+    peer_limit: int,
+    out: str,
+    argv: list[str] | None = None,
+) -> int:
+    """A benchmark's command line: ``--sizes``, ``--repeats``, ``--peer-limit``, ``--out``; one
+    row of ``measure(n, repeats, peer_limit)`` per size, shown and written."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer-limit", type=int, default=peer_limit)
+    parser.add_argument("--out", default=out)
+    args = parser.parse_args(argv)
+    rows = [measure(int(n), args.repeats, args.peer_limit) for n in args.sizes.split(",")]
+    show(rows)
+    write(args.out, rows)
+    return 0

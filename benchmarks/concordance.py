@@ -19,11 +19,10 @@ faster than lifelines. Run ``.venv/bin/python benchmarks/concordance.py [--sizes
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import numpy as np
-from _timing import median_time, peak_mib, ratio, write
+from _timing import median_time, peak_mib, ratio, run
 from lifelines.utils import concordance_index
 from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
 
@@ -98,16 +97,14 @@ def _print(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--peer-limit", type=int, default=100_000)
-    parser.add_argument("--out", default="benchmarks/results/concordance.json")
-    args = parser.parse_args(argv)
-    rows = [measure(int(n), args.repeats, args.peer_limit) for n in args.sizes.split(",")]
-    _print(rows)
-    write(args.out, rows)
-    return 0
+    return run(
+        __doc__ or "",
+        measure,
+        _print,
+        peer_limit=100_000,
+        out="benchmarks/results/concordance.json",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -18,13 +18,12 @@ least 25x faster than scikit-survival, same coefficients to 1e-6. Run
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from _timing import median_time, peak_mib, ratio, write
+from _timing import median_time, peak_mib, ratio, run
 from lifelines import CoxPHFitter
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 
@@ -95,16 +94,14 @@ def _print(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--peer-limit", type=int, default=1_000_000)
-    parser.add_argument("--out", default="benchmarks/results/cox.json")
-    args = parser.parse_args(argv)
-    rows = [measure(int(n), args.repeats, args.peer_limit) for n in args.sizes.split(",")]
-    _print(rows)
-    write(args.out, rows)
-    return 0
+    return run(
+        __doc__ or "",
+        measure,
+        _print,
+        peer_limit=1_000_000,
+        out="benchmarks/results/cox.json",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ import pandas as pd
 from scipy import stats
 
 from msk1model.errors import EvaluationError, ModelError
-from msk1model.models.cox_newton import fit_cox_newton
+from msk1model.models.cox_newton import CoxFit, fit_cox_newton
 
-__all__ = ["CoxResult", "fit_cox"]
+__all__ = ["CoxResult", "fit_cox", "newton_fit"]
 
 _FIX = "drop a covariate that is constant, collinear or separates the events"
 
@@ -55,6 +55,30 @@ class CoxResult:
         )
 
 
+def newton_fit(
+    x: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    what: str,
+    fix: str = _FIX,
+    covariates: list[str] | None = None,
+) -> CoxFit:
+    """The Efron-ties fit of ``time``, ``event`` on the columns of ``x`` (n, p), converged, or an
+    :class:`EvaluationError` naming ``what``, the ``covariates`` and the ``fix``."""
+    names = covariates if covariates is not None else [f"x{j}" for j in range(x.shape[1])]
+    try:
+        fit = fit_cox_newton(x, time, event, ties="efron")
+    except ModelError as exc:
+        raise EvaluationError(f"{what} cannot be fitted on {names} ({exc}). Fix: {fix}") from None
+    if not fit.converged:
+        raise EvaluationError(
+            f"{what} did not converge on {names} in {fit.iterations} Newton steps "
+            f"(coefficients {np.round(fit.coef, 3).tolist()}: the likelihood keeps rising). "
+            f"Fix: {fix}"
+        )
+    return fit
+
+
 def fit_cox(
     frame: pd.DataFrame,
     what: str,
@@ -71,18 +95,7 @@ def fit_cox(
     covariates = [c for c in frame.columns if c not in (duration_col, event_col)]
     event = frame[event_col].to_numpy(dtype=bool)
     x = frame[covariates].to_numpy(dtype=float)
-    try:
-        fit = fit_cox_newton(x, frame[duration_col].to_numpy(dtype=float), event, ties="efron")
-    except ModelError as exc:
-        raise EvaluationError(
-            f"{what} cannot be fitted on {covariates} ({exc}). Fix: {fix}"
-        ) from None
-    if not fit.converged:
-        raise EvaluationError(
-            f"{what} did not converge on {covariates} in {fit.iterations} Newton steps "
-            f"(coefficients {np.round(fit.coef, 3).tolist()}: the likelihood keeps rising). "
-            f"Fix: {fix}"
-        )
+    fit = newton_fit(x, frame[duration_col].to_numpy(dtype=float), event, what, fix, covariates)
     covariance = np.linalg.inv(fit.information)
     return CoxResult(
         params_=pd.Series(fit.coef, index=pd.Index(covariates, name="covariate")),

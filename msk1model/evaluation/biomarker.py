@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from msk1model.errors import BiomarkerWarning, EvaluationError, ModelError
+from msk1model.errors import BiomarkerWarning, EvaluationError
 from msk1model.evaluation._checks import check_columns_outcome
 from msk1model.evaluation._cox import CoxResult, fit_cox
-from msk1model.models.cox_newton import CoxFit, fit_cox_newton, schoenfeld_residuals
+from msk1model.models.cox_newton import schoenfeld_residuals
 
 __all__ = [
     "BiomarkerWarning",
@@ -212,11 +212,11 @@ def proportional_hazards_test(
     """
     columns = list(columns)
     data = _complete(table, [duration_col, event_col, *columns], "proportional_hazards_test")
+    cox = _fit_cox(data, (duration_col, event_col), columns, "the Cox model to test")
     x = data[columns].to_numpy(dtype=float)
     time, event = data[duration_col].to_numpy(float), data[event_col].to_numpy(bool)
-    fit = _newton_fit(x, time, event, columns, "the Cox model to test")
-    covariance = np.linalg.inv(fit.information)
-    residuals = len(np.flatnonzero(event)) * schoenfeld_residuals(x, time, event, fit.coef)
+    covariance = cox.variance_matrix_.to_numpy()
+    residuals = int(event.sum()) * schoenfeld_residuals(x, time, event, cox.params_.to_numpy())
     residuals = residuals @ covariance  # scaled, without the coefficients (as lifelines)
     d = len(residuals)
     ranks = np.arange(1.0, d + 1.0)  # residuals come in lifelines' sorted event order
@@ -343,28 +343,6 @@ def _fit_cox(
     fix = "check for a covariate that is constant or separates the events in this group"
     frame = data[[*columns, duration_col, event_col]]
     return fit_cox(frame, what, fix, duration_col=duration_col, event_col=event_col)
-
-
-def _newton_fit(
-    x: np.ndarray, time: np.ndarray, event: np.ndarray, columns: list[str], what: str
-) -> CoxFit:
-    """Unpenalised Cox model (Efron ties, :func:`msk1model.models.cox_newton.fit_cox_newton`)."""
-    fix = "check for a covariate that is constant or separates the events in this group"
-    if not event.any():
-        raise EvaluationError(
-            f"{what} needs at least one event, but its {len(event)} patients have none. Fix: "
-            "analyse a larger group"
-        )
-    try:
-        fit = fit_cox_newton(x, time, event, ties="efron")
-    except ModelError as exc:
-        raise EvaluationError(f"{what} cannot be fitted on {columns}: {exc}. Fix: {fix}") from None
-    if not fit.converged:
-        raise EvaluationError(
-            f"{what} did not converge on {columns} in {fit.iterations} Newton steps "
-            f"(coefficients {np.round(fit.coef, 3).tolist()}). Fix: {fix}"
-        )
-    return fit
 
 
 def _complete(table: pd.DataFrame, columns: list[str], caller: str) -> pd.DataFrame:

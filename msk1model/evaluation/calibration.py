@@ -21,12 +21,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from msk1model.errors import CalibrationWarning, EvaluationError, ModelError
+from msk1model.errors import CalibrationWarning, EvaluationError
 from msk1model.evaluation._checks import check_horizons, check_survival, check_y
+from msk1model.evaluation._cox import newton_fit
 from msk1model.evaluation.censoring import survival_km
 from msk1model.evaluation.horizons import clip_checked
 from msk1model.evaluation.km import _km_interval, km_curve
-from msk1model.models.cox_newton import CoxFit, breslow_cumulative_hazard, fit_cox_newton
+from msk1model.models.cox_newton import CoxFit, breslow_cumulative_hazard
 from msk1model.outcome import make_y
 from msk1model.splines import KNOT_QUANTILES, rcs_basis
 
@@ -277,15 +278,4 @@ def _cloglog(s: np.ndarray) -> np.ndarray:
 def _fit_cox(x: np.ndarray, time: np.ndarray, event: np.ndarray) -> CoxFit:
     """Unpenalised Cox model (Efron ties) of the outcome on the columns of ``x``, (n, p)."""
     fix = "check for predictions that separate events perfectly or take very few values"
-    try:
-        fit = fit_cox_newton(x, time, event, ties="efron")
-    except ModelError as exc:
-        raise EvaluationError(
-            f"the calibration Cox model cannot be fitted: {exc}. Fix: {fix}"
-        ) from None
-    if not fit.converged:
-        raise EvaluationError(
-            f"the calibration Cox model did not converge in {fit.iterations} Newton steps "
-            f"(coefficients {np.round(fit.coef, 3).tolist()}, growing without bound). Fix: {fix}"
-        )
-    return fit
+    return newton_fit(x, time, event, "the calibration Cox model", fix)
