@@ -274,7 +274,7 @@ def _seal(folder: Path, card: ModelCard | None) -> None:
 
 
 #: Left out of the shipped folders: caches, and the fit-time Cox solver (it needs numba).
-_NOT_SHIPPED = ("__pycache__", "*.pyc", "cox_newton.py")
+_NOT_SHIPPED = ("__pycache__", "*.pyc", "cox_newton.py", "coxnet_path.py")
 
 
 def _shipped_code(target: Path) -> Path:

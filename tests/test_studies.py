@@ -135,8 +135,8 @@ def test_a_trial_of_a_dead_worker_is_failed_and_its_parameters_tried_again(
 
 def test_the_median_pruner_stops_trials_below_the_running_median(data) -> None:
     space = {"alpha": {"type": "float", "low": 1e-3, "high": 50.0, "log": True}}
-    pruned = _tune(data, TuningConfig(n_trials=16, storage="memory"), _model(space))
-    kept = _tune(data, TuningConfig(n_trials=16, storage="memory", pruner="none"), _model(space))
+    pruned = _tune(data, TuningConfig(n_trials=24, storage="memory"), _model(space))
+    kept = _tune(data, TuningConfig(n_trials=24, storage="memory", pruner="none"), _model(space))
     assert pruned.n_pruned >= 2 and kept.n_pruned == 0
     for t in pruned.frozen:
         if t.state == TrialState.PRUNED:  # stopped before its last fold, its folds so far kept
