@@ -1,4 +1,4 @@
-"""Unpenalised (or ridge-penalised) Cox proportional hazards model, fitted with lifelines.
+"""Unpenalised (or ridge-penalised) Cox proportional hazards model by Newton's method.
 
 The model a REMARK-style biomarker report quotes: hazard ratios per unit of each covariate with
 standard errors, 95% Wald confidence intervals and p-values (:meth:`CoxPHModel.summary`).
@@ -6,7 +6,6 @@ standard errors, 95% Wald confidence intervals and p-values (:meth:`CoxPHModel.s
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
@@ -23,11 +22,13 @@ __all__ = ["CoxPHModel"]
 
 
 class CoxPHModel(SurvivalModel):
-    """Cox model by partial likelihood (lifelines ``CoxPHFitter``, Efron ties).
+    """Cox model by partial likelihood, Efron ties (as lifelines' ``CoxPHFitter``), fitted by
+    :func:`~msk1model.models.cox_newton.fit_cox_newton` (one sort, a compiled pass per Newton step).
 
     Fitted on standardised features (better conditioned); the coefficients and standard errors
     are mapped back to the original units, so with ``penalizer`` 0 and no missing values they
-    equal a lifelines fit on the raw columns.
+    equal a lifelines fit on the raw columns (lifelines' penalty is on its standardised columns
+    too).
 
     Parameters
     ----------
@@ -59,29 +60,28 @@ class CoxPHModel(SurvivalModel):
         self.random_state = random_state
 
     def _fit_risk(self, Z: np.ndarray, y: np.ndarray) -> None:
-        from lifelines import CoxPHFitter  # fit-time only: keeps the exported predictor light
-        from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+        from msk1model.models.cox_newton import fit_cox_newton  # fit-time only: numba stays home
 
         event, time = event_time(y)
-        columns = [f"x{i}" for i in range(Z.shape[1])]
-        frame = pd.DataFrame(Z, columns=columns).assign(_time=time, _event=event.astype(int))
-        fitter = CoxPHFitter(penalizer=float(self.penalizer))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            try:
-                fitter.fit(frame, duration_col="_time", event_col="_event")
-            except ConvergenceError as exc:
-                raise ModelError(
-                    f"coxph did not converge on features {self.design_columns}: "
-                    f"{_named(str(exc)[:300], self.design_columns)}. "
-                    "Fix: drop collinear or constant columns, or set params.penalizer > 0"
-                ) from None
-        for warning in caught:
-            if issubclass(warning.category, ConvergenceWarning):
-                message = _named(str(warning.message), self.design_columns)
-                warnings.warn(f"coxph: {message}", NumericalWarning, stacklevel=2)
-        self.coef_ = fitter.params_[columns].to_numpy(dtype=float)
-        self.se_ = fitter.standard_errors_[columns].to_numpy(dtype=float)
+        n = len(time)
+        # lifelines puts its penalty on columns it scales by their SD with ddof 1; Z's have ddof 0
+        penalizer = float(self.penalizer) * n / max(n - 1, 1)
+        try:
+            fit = fit_cox_newton(Z, time, event, ties="efron", penalizer=penalizer)
+        except ModelError as exc:
+            raise ModelError(
+                f"coxph did not converge on features {self.design_columns}: {exc}. "
+                "Fix: drop collinear or constant columns, or set params.penalizer > 0"
+            ) from None
+        self.coef_ = fit.coef
+        self.se_ = fit.se
+        if not fit.converged:
+            warnings.warn(
+                f"coxph: the Newton steps did not converge in {fit.iterations} iterations on "
+                f"features {self.design_columns}",
+                NumericalWarning,
+                stacklevel=2,
+            )
         self._warn_separation()
 
     def _warn_separation(self) -> None:
@@ -132,8 +132,3 @@ class CoxPHModel(SurvivalModel):
     def _restore_learned(self, state: dict[str, Any]) -> None:
         self.coef_ = np.asarray(state["coef"], dtype=float)
         self.se_ = np.asarray(state["se"], dtype=float)
-
-
-def _named(message: str, names: list[str]) -> str:
-    """lifelines' message with its internal column names ``x0, x1, ...`` replaced by ours."""
-    return re.sub(r"'?\bx(\d+)\b'?", lambda m: repr(names[int(m.group(1))]), message)
