@@ -26,6 +26,7 @@ train: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/concordance.py --sizes 1000,10000,100000,1000000 --repeats 3 --peer-limit 10000
 	$(BIN)/python benchmarks/cox.py --sizes 1000,100000,1000000 --repeats 3 --peer-limit 100000
+	$(BIN)/python benchmarks/coxnet.py --sizes 1000,10000,100000 --repeats 3
 	$(BIN)/python benchmarks/peer_pipeline.py
 
 # Headless Chromium renders the HTML report in tests/test_report.py. Installed from the Debian
