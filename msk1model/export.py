@@ -273,8 +273,8 @@ def _seal(folder: Path, card: ModelCard | None) -> None:
     integrity.write_manifest(folder)
 
 
-#: Left out of the shipped folders: caches, and the fit-time Cox solver (it needs numba).
-_NOT_SHIPPED = ("__pycache__", "*.pyc", "cox_newton.py", "coxnet_path.py")
+#: Left out of the shipped folders: caches, and the fit-time solvers (they need numba).
+_NOT_SHIPPED = ("__pycache__", "*.pyc", "cox_newton.py", "coxnet_path.py", "fine_gray.py")
 
 
 def _shipped_code(target: Path) -> Path:

@@ -16,6 +16,7 @@ of patients (lifelines' scale) or not (``penalty_per_patient=False``, scikit-sur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import numba
@@ -24,7 +25,13 @@ import numpy.typing as npt
 
 from msk1model.errors import ModelError
 
-__all__ = ["CoxFit", "breslow_cumulative_hazard", "fit_cox_newton", "schoenfeld_residuals"]
+__all__ = [
+    "CoxFit",
+    "breslow_cumulative_hazard",
+    "fit_cox_newton",
+    "newton_maximise",
+    "schoenfeld_residuals",
+]
 
 Ties = Literal["breslow", "efron"]
 
@@ -92,8 +99,29 @@ def fit_cox_newton(
     x, t, e = x[order], t[order], e[order]
     ridge = penalizer * (len(t) if penalty_per_patient else 1.0)
     efron = ties == "efron"
-    coef = np.zeros(x.shape[1])
-    loglik, grad, hess = _derivatives(x, t, e, coef, efron)
+    return newton_maximise(
+        lambda coef: _derivatives(x, t, e, coef, efron),
+        x.shape[1],
+        ridge=ridge,
+        tol=tol,
+        max_iter=max_iter,
+    )
+
+
+Derivatives = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
+
+
+def newton_maximise(
+    derivatives: Derivatives, p: int, *, ridge: float = 0.0, tol: float = 1e-10, max_iter: int = 50
+) -> CoxFit:
+    """Maximise a concave log-likelihood minus ``ridge / 2 * |b|^2`` by Newton's method from 0.
+
+    ``derivatives(coef)`` gives the log-likelihood, its gradient and its Hessian. Steps are
+    halved until the penalised log-likelihood does not decrease; the fit stops when the next step
+    would move no coefficient by ``tol`` or more.
+    """
+    coef = np.zeros(p)
+    loglik, grad, hess = derivatives(coef)
     objective = loglik - 0.5 * ridge * coef @ coef
     converged = False
     iterations = 0  # Newton steps taken
@@ -114,7 +142,7 @@ def fit_cox_newton(
             break
         for _ in range(60):  # step halving keeps the penalised log-likelihood from falling
             trial = coef + step
-            t_loglik, t_grad, t_hess = _derivatives(x, t, e, trial, efron)
+            t_loglik, t_grad, t_hess = derivatives(trial)
             t_objective = t_loglik - 0.5 * ridge * trial @ trial
             if t_objective >= objective - 1e-12 * abs(objective):
                 break
