@@ -30,6 +30,7 @@ from msk1model.errors import Msk1ModelError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from msk1model.data.cohort import Cohort
     from msk1model.results import RunResult
 
 __all__ = ["main"]
@@ -412,7 +413,24 @@ def _check(config_path: str, overrides: Sequence[str]) -> int:
     console = Console()
     console.print(f"config {config_path}: valid (experiment {config.experiment!r})")
     console.print(cohort.flow_table().to_string(index=False))
+    if cohort.competing is not None:
+        _print_incidence(console, cohort, config.evaluation.horizons)
     return 0
+
+
+def _print_incidence(console: Console, cohort: Cohort, horizons: Sequence[float]) -> None:
+    """The cause's Aalen-Johansen cumulative incidence beside 1 - KM (competing censored)."""
+    from msk1model.evaluation.competing import incidence_table
+
+    console.print(f"endpoint: {cohort.endpoint}", highlight=False)
+    table = incidence_table(cohort.time, cohort.event_type, 1, horizons)
+    for row in table.itertuples(index=False):
+        console.print(
+            f"  cumulative incidence at {row.horizon:g} years: {row.cif:.3f} "
+            f"(95% CI {row.lower:.3f}-{row.upper:.3f}, Aalen-Johansen); 1 - Kaplan-Meier with the "
+            f"competing events censored: {row.one_minus_km:.3f}",
+            highlight=False,
+        )
 
 
 def _data(verb: str, name: str | None, biomarker: str | None) -> int:

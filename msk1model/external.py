@@ -48,7 +48,12 @@ from mlflow.tracking import MlflowClient
 
 from msk1model.config import RunConfig, config_hash, log2_offset
 from msk1model.contract import InputContract
-from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
+from msk1model.data.cohort import (
+    Cohort,
+    cohort_definition,
+    load_cohort,
+    require_single_event,
+)
 from msk1model.data.rules import value_rules
 from msk1model.errors import EvaluationError, ExportError, InputError
 from msk1model.evaluation import harrell_c, uno_c
@@ -351,6 +356,7 @@ def validate(
     with store_lock(uri):
         name, version = _version(client, model_uri)
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
+    require_single_event(cohort, "validate")
     predictor = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     loaded = predictor.unwrap_python_model()
     spec, model = loaded.spec, loaded.model

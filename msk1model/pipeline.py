@@ -23,7 +23,7 @@ from msk1model import __version__, interrupts, tracking
 from msk1model.card import model_card
 from msk1model.config import ModelConfig, RunConfig, config_hash, log2_offset, tuning_horizon
 from msk1model.contract import InputContract
-from msk1model.data.cohort import Cohort, cohort_definition, load_cohort
+from msk1model.data.cohort import Cohort, cohort_definition, load_cohort, require_single_event
 from msk1model.data.rules import value_rules
 from msk1model.data.validation import check_events_per_part
 from msk1model.errors import ModelError, Msk1ModelError
@@ -144,6 +144,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
     """
     notify = progress or (lambda _n, _d: None)
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
+    require_single_event(cohort, "train")
     split = run_split(config, cohort.y)
     design = design_spec(config, cohort)
     for feature_set in config.feature_sets:  # a transform the data cannot take fails here, early

@@ -145,10 +145,12 @@ def _check_known_path(keys: Sequence[str], text: str) -> None:
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _submodel(typing.get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) in (Union, types.UnionType):
-        models = [a for a in typing.get_args(annotation) if _submodel(a) is not None]
+        models = [m for m in map(_submodel, typing.get_args(annotation)) if m is not None]
         return models[0] if len(models) == 1 else None
     return None
 

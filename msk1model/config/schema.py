@@ -17,7 +17,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from msk1model.errors import ModelError
 from msk1model.scores import TuningMetric
@@ -27,6 +35,7 @@ __all__ = [
     "BiomarkerConfig",
     "CategoricalParam",
     "ColumnMap",
+    "CompetingEndpoint",
     "CovariateTransform",
     "DataConfig",
     "DerivedBins",
@@ -97,6 +106,63 @@ class DerivedBins(_Strict):
         return value
 
 
+class CompetingEndpoint(_Strict):
+    """An endpoint with competing events: one column of event codes, a cause of interest and the
+    causes that compete with it (e.g. bone relapse, with relapse elsewhere and death competing).
+
+    The codes are integers: 0 is censored, ``cause`` the event of interest, ``competing`` the
+    events that preclude it ("all other": every other non-zero code). The time column
+    (``data.columns.time``) is then the time to the first event of any kind.
+    """
+
+    type: Literal["competing"] = Field(description="'competing' (the single-event form is a text)")
+    event_column: str = Field("event_type", min_length=1, description="the column of codes")
+    cause: int = Field(gt=0, description="code of the event of interest, e.g. 2 (bone)")
+    competing: list[int] | Literal["all other"] = Field(
+        "all other", description="codes of the competing events, or 'all other'"
+    )
+    name: str | None = Field(
+        None, description="what the event of interest is, e.g. 'bone relapse' (shown in reports)"
+    )
+
+    @model_validator(mode="after")
+    def _codes(self) -> CompetingEndpoint:
+        if isinstance(self.competing, list):
+            if not self.competing or any(c <= 0 for c in self.competing):
+                raise ValueError(
+                    f"competing codes must be positive integers (0 is censored), but got "
+                    f"{self.competing}; or write 'all other'"
+                )
+            if self.cause in self.competing:
+                raise ValueError(
+                    f"cause {self.cause} is also listed as competing {self.competing}; an event "
+                    "is either the cause of interest or a competing one"
+                )
+        return self
+
+    def describe(self) -> str:
+        """The endpoint as a text, e.g. ``"cause 2 of event_type (competing: 1, 3)"``."""
+        competing = (
+            self.competing
+            if isinstance(self.competing, str)
+            else ", ".join(map(str, self.competing))
+        )
+        what = self.name or f"cause {self.cause} of {self.event_column}"
+        return f"{what} (competing: {competing})"
+
+
+def _endpoint_form(value: Any) -> str:
+    return "tagged-competing" if isinstance(value, dict | CompetingEndpoint) else "tagged-text"
+
+
+#: A text names a single-event endpoint; a mapping is the competing form. Errors then come from
+#: the one form the value has (the tags drop out of the config key in the messages).
+Endpoint = Annotated[
+    Annotated[str, Tag("tagged-text")] | Annotated[CompetingEndpoint, Tag("tagged-competing")],
+    Discriminator(_endpoint_form),
+]
+
+
 class DataConfig(_Strict):
     """Where the cohort comes from and which of its columns and rows the run uses."""
 
@@ -141,11 +207,12 @@ class DataConfig(_Strict):
         default_factory=list,
         description="numeric columns that hold whole numbers (counts, codes), e.g. [nodes]",
     )
-    endpoint: str | None = Field(
+    endpoint: Endpoint | None = Field(
         None,
         description="what an event is, e.g. 'metastasis-free survival' (None: the built-in "
-        "cohort's documented endpoint; for a file, the event column). A champion is only "
-        "replaced by a model of the same endpoint and cohort definition",
+        "cohort's documented endpoint; for a file, the event column); or, for competing events, "
+        "{type: competing, event_column, cause, competing: [codes] | 'all other', name}. A "
+        "champion is only replaced by a model of the same endpoint and cohort definition",
     )
     units: dict[str, str] = Field(
         default_factory=dict,

@@ -9,17 +9,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msk1model.config import TIME_UNITS, DataConfig, SplitConfig
+from msk1model.config import TIME_UNITS, CompetingEndpoint, DataConfig, SplitConfig
 from msk1model.data import validation
 from msk1model.data.derived import administratively_censor, derive_columns, describe_bins
 from msk1model.data.files import read_table
 from msk1model.data.public import load_public
 from msk1model.data.rules import check_value_rules, value_rules
 from msk1model.data.synthetic import make_synthetic_cohort
-from msk1model.errors import DataError
+from msk1model.errors import ConfigError, DataError
 from msk1model.outcome import make_y
 
-__all__ = ["Cohort", "FlowStep", "cohort_definition", "load_cohort", "table_fingerprint"]
+__all__ = [
+    "Cohort",
+    "FlowStep",
+    "cohort_definition",
+    "load_cohort",
+    "require_single_event",
+    "table_fingerprint",
+]
 
 #: Endpoint of the built-in synthetic cohort (see msk1model.data.synthetic).
 SYNTHETIC_ENDPOINT = "metastasis-free survival (synthetic cohort)"
@@ -27,11 +34,13 @@ SYNTHETIC_ENDPOINT = "metastasis-free survival (synthetic cohort)"
 
 @dataclass(frozen=True)
 class FlowStep:
-    """One step of the patient flow: how many patients and events remain after it."""
+    """One step of the patient flow: how many patients and events remain after it (with
+    competing events: events of the cause, and the competing events apart)."""
 
     step: str
     patients: int
     events: int
+    competing_events: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,10 @@ class Cohort:
     source: str
     flow: tuple[FlowStep, ...]
     endpoint: str = ""
+    competing: CompetingEndpoint | None = None
+    """The competing-events form of the endpoint, or None for a single event. With it,
+    ``table["event"]`` is the cause of interest and ``table["event_type"]`` holds 0 (censored),
+    1 (the cause) and 2 (a competing event)."""
 
     @property
     def time(self) -> np.ndarray:
@@ -58,6 +71,14 @@ class Cohort:
     def event(self) -> np.ndarray:
         """Event indicator, bool, shape (n,)."""
         return self.table["event"].to_numpy(dtype=bool)
+
+    @property
+    def event_type(self) -> np.ndarray:
+        """0 censored, 1 the cause of interest, 2 a competing event, shape (n,); without
+        competing events, the event indicator."""
+        if self.competing is None:
+            return self.table["event"].to_numpy(dtype=int)
+        return self.table["event_type"].to_numpy(dtype=int)
 
     @property
     def y(self) -> np.ndarray:
@@ -79,7 +100,9 @@ class Cohort:
         return table_fingerprint(self.table)
 
     def flow_table(self) -> pd.DataFrame:
-        return pd.DataFrame([vars(step) for step in self.flow])
+        """One row per step; the ``competing_events`` column only with competing events."""
+        table = pd.DataFrame([vars(step) for step in self.flow])
+        return table if self.competing is not None else table.drop(columns="competing_events")
 
 
 def load_cohort(
@@ -101,12 +124,17 @@ def load_cohort(
     """
     raw, time_unit, source, endpoint = _read_source(data, seed)
     cols = data.columns
+    competing = data.endpoint if isinstance(data.endpoint, CompetingEndpoint) else None
+    event_column = cols.event if competing is None else competing.event_column
     raw = derive_columns(raw, data.derived, source, cols.id)
-    required = [cols.id, cols.time, cols.event, cols.biomarker, *data.covariates, *data.subgroup]
+    required = [cols.id, cols.time, event_column, cols.biomarker, *data.covariates, *data.subgroup]
     validation.check_columns(raw, required, source)
     validation.check_unique_ids(raw, cols.id)
     validation.check_times(raw, cols.time, cols.id)
-    validation.check_events(raw, cols.event, cols.id)
+    if competing is None:
+        validation.check_events(raw, cols.event, cols.id)
+    else:
+        validation.check_event_codes(raw, competing, cols.id)
     numeric = [c for c in data.covariates if c not in data.categorical]
     validation.check_numeric(raw, [cols.biomarker, *numeric], cols.id)
 
@@ -114,7 +142,7 @@ def load_cohort(
         {
             cols.id: raw[cols.id].astype(str),
             "time": raw[cols.time].astype(float) * TIME_UNITS[time_unit] / TIME_UNITS["years"],
-            "event": raw[cols.event].astype(int),
+            **_outcome_columns(raw, event_column, competing),
             **{c: _covariate(raw[c], c in data.categorical) for c in data.covariates},
             cols.biomarker: raw[cols.biomarker].astype(float),
         }
@@ -137,9 +165,10 @@ def load_cohort(
         len(data.covariates) + 1,
         split.cv_folds,
         split.test_size,
-        cols.event,
+        event_column if competing is None else f"{event_column} (cause {competing.cause})",
     )
-    validation.check_censoring(table["event"].to_numpy(), cols.event)
+    if competing is None:
+        validation.check_censoring(table["event"].to_numpy(), cols.event)
     validation.check_biomarker_extremes(table, cols.biomarker, cols.id, log2_offset)
     return Cohort(
         table=table.reset_index(drop=True),
@@ -148,7 +177,27 @@ def load_cohort(
         covariates=tuple(data.covariates),
         source=source,
         flow=tuple(flow),
-        endpoint=data.endpoint or endpoint,
+        endpoint=_endpoint_text(data.endpoint, endpoint),
+        competing=competing,
+    )
+
+
+def require_single_event(cohort: Cohort, verb: str) -> None:
+    """Refuse a competing-risks cohort where only the single-event analysis exists yet.
+
+    Raises
+    ------
+    ConfigError
+        Naming the verb, what is missing and what to do meanwhile.
+    """
+    if cohort.competing is None:
+        return
+    raise ConfigError(
+        f"data.endpoint is the competing form ({cohort.endpoint}), which `msk1model {verb}` "
+        "does not analyse yet: its models, metrics and report for the cumulative incidence are "
+        "being built (issue 14); `msk1model check` reads the cohort and shows its cumulative "
+        "incidence. Fix: for the cause-specific hazard alone, set data.columns.event to a 0/1 "
+        "column of the cause (the others censored), as experiments/bone_relapse.yaml does"
     )
 
 
@@ -166,8 +215,13 @@ def cohort_definition(data: DataConfig) -> str:
     size: the definition, not the sample)."""
     cols = data.columns
     subgroup = ", ".join(f"{k}={v}" for k, v in sorted(data.subgroup.items())) or "all"
+    event = (
+        f"event {data.endpoint.describe()}"
+        if isinstance(data.endpoint, CompetingEndpoint)
+        else f"event {cols.event!r}"
+    )
     text = (
-        f"source {data.source}; time {cols.time!r}, event {cols.event!r}; subgroup {subgroup}; "
+        f"source {data.source}; time {cols.time!r}, {event}; subgroup {subgroup}; "
         f"missing covariates: {data.missing}"
     )
     if data.derived:
@@ -247,5 +301,32 @@ def _covariate(values: pd.Series, categorical: bool) -> pd.Series:
     return values.astype(object).where(values.notna(), np.nan)
 
 
+def _endpoint_text(configured: str | CompetingEndpoint | None, documented: str) -> str:
+    """The config's endpoint as a text, else the source's documented one."""
+    if isinstance(configured, CompetingEndpoint):
+        return configured.describe()
+    return configured or documented
+
+
+def _outcome_columns(
+    raw: pd.DataFrame, column: str, competing: CompetingEndpoint | None
+) -> dict[str, pd.Series]:
+    """``event`` (0/1), and with competing events ``event_type`` (0, 1 the cause, 2 competing)."""
+    if competing is None:
+        return {"event": raw[column].astype(int)}
+    codes = pd.to_numeric(raw[column]).astype(int)
+    is_cause = codes == competing.cause
+    return {
+        "event": is_cause.astype(int),
+        "event_type": pd.Series(np.where(is_cause, 1, np.where(codes > 0, 2, 0)), raw.index),
+    }
+
+
 def _step(name: str, table: pd.DataFrame) -> FlowStep:
-    return FlowStep(step=name, patients=len(table), events=int(table["event"].sum()))
+    competing = int((table["event_type"] == 2).sum()) if "event_type" in table else None
+    return FlowStep(
+        step=name,
+        patients=len(table),
+        events=int(table["event"].sum()),
+        competing_events=competing,
+    )

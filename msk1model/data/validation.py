@@ -16,6 +16,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from msk1model.config import CompetingEndpoint
 from msk1model.errors import DataError, DataWarning
 
 __all__ = [
@@ -125,6 +126,43 @@ def check_events(table: pd.DataFrame, event_column: str, id_column: str) -> None
             f"column {event_column!r} (event) must hold only 0 (censored) or 1 (event), but "
             f"{int(bad.sum())} row(s) hold {found} (patients {_few(table.loc[bad, id_column])}). "
             "Fix: recode it; for competing or multi-state outcomes, pick one event type as 1"
+        )
+
+
+def check_event_codes(table: pd.DataFrame, endpoint: CompetingEndpoint, id_column: str) -> None:
+    """Competing events: the codes are 0 or positive integers, the cause and every listed
+    competing code occur, and no code is left unassigned."""
+    column = endpoint.event_column
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = values.isna() | (values < 0) | (values != values.round())
+    if bad.any():
+        found = sorted({str(v) for v in table.loc[bad, column]})[:5]
+        raise DataError(
+            f"column {column!r} (event codes) must hold 0 (censored) or a positive integer cause "
+            f"code, but {int(bad.sum())} row(s) hold {found} (patients "
+            f"{_few(table.loc[bad, id_column])}). Fix: recode it"
+        )
+    codes = sorted(int(c) for c in values.unique())
+    if endpoint.cause not in codes:
+        raise DataError(
+            f"column {column!r} holds no event of cause {endpoint.cause} (data.endpoint.cause); "
+            f"its codes are {codes}. Fix: set data.endpoint.cause to one of "
+            f"{[c for c in codes if c > 0]}"
+        )
+    if isinstance(endpoint.competing, str):
+        return
+    absent = [c for c in endpoint.competing if c not in codes]
+    if absent:
+        raise DataError(
+            f"data.endpoint.competing lists {absent}, which column {column!r} does not hold (its "
+            f"codes are {codes}). Fix: list only codes that occur"
+        )
+    unassigned = [c for c in codes if c not in (0, endpoint.cause, *endpoint.competing)]
+    if unassigned:
+        raise DataError(
+            f"column {column!r} holds code(s) {unassigned} that are neither censored (0), the "
+            f"cause ({endpoint.cause}) nor competing {endpoint.competing}. Fix: add them to "
+            "data.endpoint.competing, or write competing: all other"
         )
 
 

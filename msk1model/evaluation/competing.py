@@ -25,11 +25,12 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import stats
 
 from msk1model.errors import DataError
 
-__all__ = ["CumulativeIncidence", "aalen_johansen"]
+__all__ = ["CumulativeIncidence", "aalen_johansen", "incidence_table"]
 
 Variance = Literal["aalen", "greenwood"]
 
@@ -166,3 +167,29 @@ def _log_log_band(
     lower = np.where(cif > eps, np.exp(np.exp(z * theta) * log_f), 0.0)
     upper = np.where(cif > eps, np.exp(np.exp(-z * theta) * log_f), 0.0)
     return lower, upper
+
+
+def incidence_table(
+    time: npt.ArrayLike, event_type: npt.ArrayLike, cause: int, horizons: npt.ArrayLike
+) -> pd.DataFrame:
+    """At each horizon: the Aalen-Johansen CIF of ``cause`` with its 95% CI (Aalen variance),
+    and ``1 - KM`` of the cause with the competing events counted as censored, which overstates
+    it. Columns ``horizon``, ``cif``, ``lower``, ``upper``, ``one_minus_km``."""
+    codes = np.asarray(event_type)
+    at = np.atleast_1d(np.asarray(horizons, dtype=float))
+    estimate = aalen_johansen(time, codes, cause)
+    naive = aalen_johansen(time, np.where(codes == cause, 1, 0), 1)
+    index = np.searchsorted(estimate.time, at, side="right") - 1
+
+    def read(values: np.ndarray) -> np.ndarray:
+        return np.where(index >= 0, values[np.maximum(index, 0)], 0.0)
+
+    return pd.DataFrame(
+        {
+            "horizon": at,
+            "cif": read(estimate.cif),
+            "lower": read(estimate.lower),
+            "upper": read(estimate.upper),
+            "one_minus_km": read(naive.cif),
+        }
+    )
