@@ -138,7 +138,7 @@ def model_card(trained: TrainedRun, spec: PredictorSpec, analyses: Analyses | No
             ),
             _data_section(trained, spec),
             _inputs_section(trained, spec),
-            _outputs_section(spec),
+            _outputs_section(spec, trained),
             _performance_section(trained, analyses),
             _biomarker_section(trained, analyses),
             _limitations_section(trained, spec),
@@ -229,29 +229,47 @@ def _inputs_section(trained: TrainedRun, spec: PredictorSpec) -> CardSection:
     )
 
 
-def _outputs_section(spec: PredictorSpec) -> CardSection:
+def _outputs_section(spec: PredictorSpec, trained: TrainedRun) -> CardSection:
     groups = spec.risk_groups
     scale = "the risk score" if groups.on == "risk_score" else groups.on
     cuts = ", ".join(f"{c:.4g}" for c in groups.cuts)
+    group_row = (
+        "risk_group",
+        f"{' / '.join(groups.labels)}: {scale} cut at {cuts} (frozen at "
+        "training; a value on a cut goes to the lower group)",
+    )
+    if trained.selected.competing is None:
+        rows: tuple[tuple[str, str], ...] = (
+            ("risk_score", "higher = higher risk (log relative hazard for Cox models)"),
+            group_row,
+            ("survival_<h>y", "probability of no event by h years"),
+            ("event_prob_<h>y", "1 - survival_<h>y"),
+        )
+        curve = "row, time, survival, event_prob"
+    else:
+        rows = (
+            (
+                "risk_score",
+                "higher = higher hazard of the event of interest (its cause-specific log "
+                "relative hazard for Cox models)",
+            ),
+            group_row,
+            (
+                "cif_<h>y",
+                f"cumulative incidence of {trained.cohort.endpoint} by h years: the probability "
+                "of that event before any competing one (the product-limit of two "
+                "cause-specific hazard models, one for the event and one for the competing "
+                "events)",
+            ),
+            ("event_free_<h>y", "probability of no event of any kind by h years"),
+        )
+        curve = "row, time, cif, event_free"
     return CardSection(
         "Outputs",
         (
-            CardTable(
-                ("column", "meaning"),
-                (
-                    ("risk_score", "higher = higher risk (log relative hazard for Cox models)"),
-                    (
-                        "risk_group",
-                        f"{' / '.join(groups.labels)}: {scale} cut at {cuts} (frozen at "
-                        "training; a value on a cut goes to the lower group)",
-                    ),
-                    ("survival_<h>y", "probability of no event by h years"),
-                    ("event_prob_<h>y", "1 - survival_<h>y"),
-                ),
-            ),
+            CardTable(("column", "meaning"), rows),
             f"params: horizons (extra years, up to {spec.max_horizon:g}), output "
-            "('table' or 'curve': long format row, time, survival, event_prob) and curve_step "
-            "(years).",
+            f"('table' or 'curve': long format {curve}) and curve_step (years).",
         ),
     )
 
@@ -273,6 +291,8 @@ def _performance_section(trained: TrainedRun, analyses: Analyses | None) -> Card
                 else _interval(intervals, selected, metric, horizon)
             )
             rows.append((label, f"{value:.3f}", spread))
+    if selected.competing is not None:
+        rows += _competing_rows(selected, horizons)
     metric = trained.config.tuning.metric
     cv_rows = selected.scores[
         (selected.scores["stage"] == "cv") & (selected.scores["metric"] == metric)
@@ -295,6 +315,28 @@ def _performance_section(trained: TrainedRun, analyses: Analyses | None) -> Card
             "slope near 1 and a small ICI mean predicted and observed risks agree.",
         ),
     )
+
+
+#: The competing-risk metrics the card shows: (metric, at each horizon, label).
+CARD_COMPETING = (
+    ("cif_auc", True, "AUC of the cumulative incidence"),
+    ("cif_brier", True, "Brier score of the cumulative incidence"),
+    ("cif_oe", True, "cumulative incidence observed / expected"),
+    ("cif_slope", True, "cumulative incidence calibration slope"),
+    ("wolbers_c", False, "Wolbers' concordance"),
+)
+
+
+def _competing_rows(selected: ModelOutcome, horizons: list[float]) -> list[tuple[str, str, str]]:
+    """The predicted cumulative incidence's test metrics (no bootstrap interval yet)."""
+    rows = []
+    for metric, timed, label in CARD_COMPETING:
+        for horizon in horizons if timed else [None]:
+            value = selected.score("competing", metric, horizon)
+            if math.isfinite(value):
+                at = f" at {horizon:g} y" if horizon else ""
+                rows.append((f"{label}{at}", f"{value:.3f}", "-"))
+    return rows
 
 
 def _biomarker_section(trained: TrainedRun, analyses: Analyses | None) -> CardSection:

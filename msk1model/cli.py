@@ -312,6 +312,7 @@ def _print_summary(console: Console, result: RunResult) -> None:
     console.print(f"msk1model train: {result.cohort.source}", style="bold")
     nested = result.trained.config.evaluation.scheme == "nested_cv"
     part = "nested" if nested else "test"
+    competing = result.cohort.competing is not None
     columns = {
         "model": lambda r: r.model,
         "CV C±SD": lambda r: f"{r.cv_harrell_c:.3f}±{r.cv_harrell_c_sd:.3f}",
@@ -321,6 +322,11 @@ def _print_summary(console: Console, result: RunResult) -> None:
         f"slope {h}": lambda r: f"{r.calibration_slope:.2f}",
         "export": lambda r: "yes" if r.selected else "",
     }
+    if competing:  # the cause-specific Uno C and slope make room for the incidence's numbers
+        del columns["Uno C"], columns[f"slope {h}"], columns["export"]
+        columns[f"CIF AUC {h}"] = lambda r: f"{r.cif_auc:.3f}"
+        columns[f"CIF O/E {h}"] = lambda r: f"{r.cif_oe:.2f}"
+        columns["export"] = lambda r: "yes" if r.selected else ""
     for feature_set, rows in summary.groupby("features", sort=False):
         table = Table(
             title=f"features: {feature_set}",
@@ -346,17 +352,28 @@ def _print_summary(console: Console, result: RunResult) -> None:
         if nested
         else "held-out part"
     )
-    console.print(
-        f"CV C: cross-validated Harrell's C (SD over folds); {part} C, Uno C, AUC: {where}; "
-        f"slope: calibration slope at {h}; export: the registered model"
-    )
+    if competing:
+        console.print(
+            f"CV C: cross-validated Harrell's C of the cause-specific hazard (SD over folds); "
+            f"{part} C, AUC: {where}, cause-specific; CIF AUC, CIF O/E: the predicted cumulative "
+            f"incidence of {result.cohort.endpoint} at {h} on the {where}; export: the "
+            "registered model"
+        )
+    else:
+        console.print(
+            f"CV C: cross-validated Harrell's C (SD over folds); {part} C, Uno C, AUC: {where}; "
+            f"slope: calibration slope at {h}; export: the registered model"
+        )
     flow = result.cohort.flow[-1]
     parts = (
         "all in training (nested CV)"
         if nested
         else f"train {len(result.split.train)}, test {len(result.split.test)}"
     )
-    console.print(f"patients analysed: {flow.patients} ({flow.events} events); {parts}")
+    events = f"{flow.events} events" + (
+        f", {flow.competing_events} competing" if flow.competing_events is not None else ""
+    )
+    console.print(f"patients analysed: {flow.patients} ({events}); {parts}")
     console.print(
         f"MLflow: {_mlflow_uri()}, experiment {result.experiment_id}, run {result.run_id}"
     )

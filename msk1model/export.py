@@ -42,7 +42,7 @@ from msk1model import __version__, integrity
 from msk1model.card import ModelCard
 from msk1model.errors import ExportError, HorizonWarning
 from msk1model.evaluation.cutpoints import cutpoint_values
-from msk1model.models import SurvivalModel, save_model
+from msk1model.models import CompetingRisksModel, SurvivalModel, save_model
 from msk1model.outcome import as_y
 from msk1model.predictor import (
     CURVE_STEP,
@@ -182,7 +182,7 @@ def risk_groups(
 
 
 def log_predictor(
-    model: SurvivalModel,
+    model: SurvivalModel | CompetingRisksModel,
     spec: PredictorSpec,
     card: ModelCard | None = None,
     *,
@@ -237,7 +237,7 @@ def log_predictor(
                 code_paths=[str(_shipped_code(folder / "code" / "msk1model"))],
                 signature=signature,
                 input_example=example,
-                pip_requirements=runtime_requirements(model.kind),
+                pip_requirements=runtime_requirements(_family(model)),
                 metadata={"features": list(model.features_), **spec.meta},
             )
             _seal(local, card)
@@ -251,6 +251,11 @@ def log_predictor(
         raise
     mlflow.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return f"models:/{logged.model_id}"
+
+
+def _family(model: SurvivalModel | CompetingRisksModel) -> str:
+    """The model family whose requirements the predictor needs (a pair: its models')."""
+    return model.cause.kind if isinstance(model, CompetingRisksModel) else model.kind
 
 
 def _link_metrics(client: MlflowClient, run_id: str, model_id: str) -> None:

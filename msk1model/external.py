@@ -55,7 +55,7 @@ from msk1model.data.cohort import (
     require_single_event,
 )
 from msk1model.data.rules import value_rules
-from msk1model.errors import EvaluationError, ExportError, InputError
+from msk1model.errors import ConfigError, EvaluationError, ExportError, InputError
 from msk1model.evaluation import harrell_c, uno_c
 from msk1model.evaluation.added_value import decision_curve
 from msk1model.evaluation.bootstrap import bootstrap_p_value, bootstrap_replicates, summarise
@@ -67,7 +67,7 @@ from msk1model.evaluation.calibration import (
 from msk1model.evaluation.horizons import clip_horizons
 from msk1model.evaluation.timedep import brier_scores, ipa, time_dependent_auc
 from msk1model.export import follow_up_limit, log_predictor, predictor_horizons, risk_groups
-from msk1model.models import SurvivalModel, load_model
+from msk1model.models import CompetingRisksModel, SurvivalModel, load_model
 from msk1model.predictor import PredictorSpec, horizon_column, predict_frame
 from msk1model.processes import this_process
 from msk1model.recalibration import Update, compare_updates
@@ -360,6 +360,12 @@ def validate(
     predictor = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     loaded = predictor.unwrap_python_model()
     spec, model = loaded.spec, loaded.model
+    if isinstance(model, CompetingRisksModel):
+        raise ConfigError(
+            f"{name} version {version} is a competing-risks predictor (it returns cif_<h>y), "
+            "which `msk1model validate` does not validate yet (issue 14). Fix: validate a "
+            "single-event predictor"
+        )
     features = list(model.features_)
     frame, scale, shift = _transported(spec, cohort, config, features)
     y = cohort.y
@@ -461,7 +467,10 @@ def _basic_model(client: MlflowClient, name: str, version: str) -> BasicModel | 
             folder = client.download_artifacts(basic_run, "model_state", tmp)
         except (mlflow.exceptions.MlflowException, OSError):
             return None
-        return BasicModel(load_model(folder), basic_run, f"{family} | {BASELINE_FEATURE_SET}")
+        basic = load_model(folder)
+        if isinstance(basic, CompetingRisksModel):
+            return None
+        return BasicModel(basic, basic_run, f"{family} | {BASELINE_FEATURE_SET}")
 
 
 @dataclass(frozen=True)

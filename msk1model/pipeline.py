@@ -27,6 +27,7 @@ from msk1model.data.cohort import Cohort, cohort_definition, load_cohort, requir
 from msk1model.data.rules import value_rules
 from msk1model.data.validation import check_events_per_part
 from msk1model.errors import ModelError, Msk1ModelError
+from msk1model.evaluation.competing_scorecard import score_competing
 from msk1model.evaluation.scorecard import score_test_set
 from msk1model.export import (
     Registration,
@@ -38,8 +39,10 @@ from msk1model.export import (
     version_tags,
 )
 from msk1model.models import (
+    CompetingRisksModel,
     Design,
     DesignSpec,
+    SurvivalModel,
     check_training_size,
     make_model,
     model_class,
@@ -144,7 +147,8 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunResult:
     """
     notify = progress or (lambda _n, _d: None)
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
-    require_single_event(cohort, "train")
+    if cohort.competing is not None and config.evaluation.scheme == "nested_cv":
+        require_single_event(cohort, "train with evaluation.scheme nested_cv")
     split = run_split(config, cohort.y)
     design = design_spec(config, cohort)
     for feature_set in config.feature_sets:  # a transform the data cannot take fails here, early
@@ -271,6 +275,7 @@ def _fit_one(
                 random_state=config.seed,
             )
             model.fit(table.iloc[train], y[train])
+            competing = _competing_pair(cohort, split, model, model_cfg, result.best_params, design)
             evaluated = (
                 nested.table()
                 if nested is not None
@@ -284,7 +289,7 @@ def _fit_one(
                 )
             )
             scores = pd.concat(
-                [result.table(), evaluated],
+                [result.table(), evaluated, *_competing_scores(config, cohort, split, competing)],
                 ignore_index=True,
             ).assign(model=name, feature_set=feature_set)
         with tempfile.TemporaryDirectory() as tmp:
@@ -306,8 +311,53 @@ def _fit_one(
             tracking.log_figures(figures)
         notify(1, f"{label}: final fit")
     return ModelOutcome(
-        name, model_cfg.kind, feature_set, run_id, result.best_params, scores, model
+        name, model_cfg.kind, feature_set, run_id, result.best_params, scores, model, competing
     )
+
+
+def _competing_pair(
+    cohort: Cohort,
+    split: Split,
+    model: SurvivalModel,
+    model_cfg: ModelConfig,
+    params: dict[str, Any],
+    design: DesignSpec,
+) -> CompetingRisksModel | None:
+    """With competing events: the fitted cause model paired with the competing events' hazard
+    model (same family and hyperparameters, fitted on the training part)."""
+    if cohort.competing is None:
+        return None
+    train = split.train
+    other = make_model(
+        model_cfg.kind,
+        params,
+        features=model.features_,
+        design=design,
+        random_state=model.random_state,
+    )
+    time, codes = cohort.time[train], cohort.event_type[train]
+    return CompetingRisksModel.complete(model, other, cohort.table.iloc[train], time, codes)
+
+
+def _competing_scores(
+    config: RunConfig, cohort: Cohort, split: Split, pair: CompetingRisksModel | None
+) -> list[pd.DataFrame]:
+    """The competing-risk metrics of the test part (none without competing events)."""
+    if pair is None:
+        return []
+    train, test = split.train, split.test
+    return [
+        score_competing(
+            pair,
+            cohort.table.iloc[test],
+            cohort.time[test],
+            cohort.event_type[test],
+            time_train=cohort.time[train],
+            type_train=cohort.event_type[train],
+            horizons=list(config.evaluation.horizons),
+            tau=config.evaluation.tau,
+        )
+    ]
 
 
 def _nested(
@@ -507,7 +557,8 @@ def _export(trained: TrainedRun, analyses: Analyses | None) -> tuple[str, Regist
     config, cohort, selected = trained.config, trained.cohort, trained.selected
     spec = _spec(trained)
     card = model_card(trained, spec, analyses)
-    model_uri = log_predictor(selected.model, spec, card, source_run_id=selected.run_id)
+    exported = selected.model if selected.competing is None else selected.competing
+    model_uri = log_predictor(exported, spec, card, source_run_id=selected.run_id)
     if not config.export.register_model:
         return model_uri, None
     champion = config.export.champion_metric

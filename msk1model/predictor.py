@@ -11,7 +11,10 @@ and get, per patient: ``risk_score`` (higher = higher risk; log relative hazard 
 models), ``risk_group`` (the cut frozen at training, :class:`RiskGroups`), and at each horizon
 ``h`` (years) ``survival_<h>y``, the event-free probability, and ``event_prob_<h>y`` = 1 - it;
 plus ``outside_training_range`` when the input contract flags rather than refuses. Horizons
-beyond the training follow-up are refused: the model knows nothing there.
+beyond the training follow-up are refused: the model knows nothing there. A competing-risks
+predictor (:class:`~msk1model.models.CompetingRisksModel`) returns ``cif_<h>y``, the cumulative
+incidence of the event of interest, and ``event_free_<h>y``, no event of any kind, instead of
+the survival columns.
 
 Every input is first checked against the model's :class:`~msk1model.contract.InputContract`,
 ahead of MLflow's own schema enforcement, so that no error shows a patient's values.
@@ -35,7 +38,7 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from msk1model.contract import InputContract
 from msk1model.errors import ExportError, InputError
-from msk1model.models import SurvivalModel, load_model
+from msk1model.models import CompetingRisksModel, SurvivalModel, load_model
 
 __all__ = [
     "FLAG_COLUMN",
@@ -47,7 +50,9 @@ __all__ = [
     "RecalibratedModel",
     "Recalibration",
     "RiskGroups",
+    "cif_column",
     "curve_frame",
+    "event_free_column",
     "event_prob_column",
     "horizon_column",
     "predict_frame",
@@ -83,6 +88,18 @@ def horizon_column(horizon: float) -> str:
 def event_prob_column(horizon: float) -> str:
     """Output column of the event probability by ``horizon`` years, e.g. ``event_prob_5y``."""
     return f"event_prob_{horizon:g}y"
+
+
+def cif_column(horizon: float) -> str:
+    """Output column of a competing-risks predictor's cumulative incidence of the cause by
+    ``horizon`` years, e.g. ``cif_5y``."""
+    return f"cif_{horizon:g}y"
+
+
+def event_free_column(horizon: float) -> str:
+    """Output column of a competing-risks predictor's probability of no event of any kind by
+    ``horizon`` years, e.g. ``event_free_5y``."""
+    return f"event_free_{horizon:g}y"
 
 
 @dataclass(frozen=True)
@@ -298,8 +315,49 @@ def curve_frame(
     )
 
 
+def competing_frame(
+    model: CompetingRisksModel,
+    X: pd.DataFrame,
+    horizons: list[float] | tuple[float, ...],
+    risk_groups: RiskGroups | None = None,
+) -> pd.DataFrame:
+    """A competing-risks predictor's table: risk score and group, then the cause's cumulative
+    incidence and the probability of no event of any kind at each horizon."""
+    risk = model.predict(X)
+    out = pd.DataFrame({"risk_score": risk}, index=X.index)
+    if risk_groups is not None:
+        on = risk if risk_groups.on == "risk_score" else X[risk_groups.on].to_numpy(dtype=float)
+        out["risk_group"] = risk_groups.assign(on)
+    at = np.asarray(horizons, dtype=float)
+    cif, free = model.predict_cif(X, at), model.predict_event_free(X, at)
+    for j, horizon in enumerate(horizons):
+        out[cif_column(horizon)] = cif[:, j]
+    for j, horizon in enumerate(horizons):
+        out[event_free_column(horizon)] = free[:, j]
+    return out
+
+
+def competing_curve_frame(
+    model: CompetingRisksModel, X: pd.DataFrame, times: np.ndarray
+) -> pd.DataFrame:
+    """Curves in long format: ``row``, ``time`` (years), ``cif`` and ``event_free``."""
+    cif, free = model.predict_cif(X, times), model.predict_event_free(X, times)
+    n = len(X)
+    return pd.DataFrame(
+        {
+            "row": np.repeat(np.arange(n), len(times)),
+            "time": np.tile(times, n),
+            "cif": cif.ravel(),
+            "event_free": free.ravel(),
+        }
+    )
+
+
 def score_frame(
-    model: SurvivalModel, spec: PredictorSpec, frame: pd.DataFrame, params: dict[str, Any]
+    model: SurvivalModel | CompetingRisksModel,
+    spec: PredictorSpec,
+    frame: pd.DataFrame,
+    params: dict[str, Any],
 ) -> pd.DataFrame:
     """What the predictor returns for ``frame`` (checked against the contract first)."""
     unknown = sorted(set(params) - {"horizons", "output", "curve_step"})
@@ -318,11 +376,33 @@ def score_frame(
     asked = [] if extra is None else spec.check_horizons(extra)
     outside = spec.contract.check(frame)
     X = frame[model.features_]
+    if isinstance(model, CompetingRisksModel):
+        return _score_competing(model, spec, X, output, params, asked, outside)
     scorer = spec.scoring(model)
     if output == "curve":
         return curve_frame(scorer, X, _curve_times(spec, params.get("curve_step"), asked))
     horizons = list(dict.fromkeys([*spec.horizons, *asked]))  # configured first, no repeats
     out = predict_frame(scorer, X, horizons, spec.risk_groups).reset_index(drop=True)
+    if spec.contract.outside_training_range == "flag":
+        out[FLAG_COLUMN] = outside
+    return out
+
+
+def _score_competing(
+    model: CompetingRisksModel,
+    spec: PredictorSpec,
+    X: pd.DataFrame,
+    output: str,
+    params: dict[str, Any],
+    asked: list[float],
+    outside: np.ndarray,
+) -> pd.DataFrame:
+    if spec.recalibration is not None:
+        raise ExportError("a competing-risks predictor has no recalibration; re-export it")
+    if output == "curve":
+        return competing_curve_frame(model, X, _curve_times(spec, params.get("curve_step"), asked))
+    horizons = list(dict.fromkeys([*spec.horizons, *asked]))
+    out = competing_frame(model, X, horizons, spec.risk_groups).reset_index(drop=True)
     if spec.contract.outside_training_range == "flag":
         out[FLAG_COLUMN] = outside
     return out
@@ -353,7 +433,7 @@ class Msk1Predictor(PythonModel):
         return self._spec
 
     @property
-    def model(self) -> SurvivalModel:
+    def model(self) -> SurvivalModel | CompetingRisksModel:
         """The loaded model (before any recalibration of the spec)."""
         return self._model
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from msk1model.config import RunConfig
 from msk1model.data.cohort import Cohort
-from msk1model.models import DesignSpec, SurvivalModel
+from msk1model.models import CompetingRisksModel, DesignSpec, SurvivalModel
 from msk1model.scores import score_value
 from msk1model.splitting import Split
 
@@ -30,7 +30,8 @@ class ModelOutcome:
 
     ``scores`` holds its rows of stage ``cv`` (mean and SD over folds of the best trial),
     ``test`` (held-out part) or, under nested cross-validation, ``nested_cv`` (mean and SD over
-    the outer folds), and ``tuning`` (``n_trials``, ``n_failed_trials``), with ``model`` and
+    the outer folds), ``tuning`` (``n_trials``, ``n_failed_trials``) and, with competing events,
+    ``competing`` (the predicted cumulative incidence on the test part), with ``model`` and
     ``feature_set`` filled in.
     """
 
@@ -41,6 +42,9 @@ class ModelOutcome:
     best_params: dict[str, Any]
     scores: pd.DataFrame
     model: SurvivalModel
+    competing: CompetingRisksModel | None = None
+    """With competing events: ``model`` (the cause's hazard) paired with the competing events'
+    hazard model, which gives the cumulative incidence; the predictor exports it."""
 
     def score(
         self, stage: str, metric: str, horizon: float | None = None, statistic: str = "value"
@@ -138,7 +142,8 @@ class RunResult:
         Columns: ``model``, ``features``, ``cv_harrell_c`` and ``cv_harrell_c_sd``, ``cv_uno_c``
         and ``cv_uno_c_sd`` (mean and SD over folds), ``test_harrell_c``, ``test_uno_c``, and at
         the last horizon ``test_auc``, ``test_ipa`` and ``calibration_slope`` (the test part's
-        values, or under nested cross-validation the outer folds' means); ``selected`` (bool).
+        values, or under nested cross-validation the outer folds' means); with competing events
+        ``cif_auc``, ``cif_oe`` (at the last horizon) and ``wolbers_c``; ``selected`` (bool).
         """
         h = self.horizon
         rows = []
@@ -156,7 +161,19 @@ class RunResult:
                     "test_auc": o.estimate("auc", h),
                     "test_ipa": o.estimate("ipa", h),
                     "calibration_slope": o.estimate("calibration_slope", h),
+                    **_competing_summary(o, h),
                     "selected": o is self.selected,
                 }
             )
         return pd.DataFrame(rows)
+
+
+def _competing_summary(outcome: ModelOutcome, horizon: float) -> dict[str, float]:
+    """The predicted cumulative incidence's headline numbers (none without competing events)."""
+    if outcome.competing is None:
+        return {}
+    return {
+        "cif_auc": outcome.score("competing", "cif_auc", horizon),
+        "cif_oe": outcome.score("competing", "cif_oe", horizon),
+        "wolbers_c": outcome.score("competing", "wolbers_c"),
+    }

@@ -11,7 +11,9 @@ Stages: ``cv`` (validation folds of the training part), ``test`` (the held-out p
 ``nested_cv`` (nested cross-validation: mean and SD over the outer folds of every test metric),
 ``tuning`` (the Optuna study: ``n_trials``, ``n_failed_trials``), ``delta_cv``/``delta_test``
 (clinical+biomarker minus clinical, per model family), ``optimism_corrected`` (Harrell's bootstrap
-of the selected model) and ``biomarker`` (the report's REMARK analyses).
+of the selected model), ``biomarker`` (the report's REMARK analyses) and, with competing events,
+``competing`` (the predicted cumulative incidence on the test part,
+:mod:`msk1model.evaluation.competing_scorecard`) and its ``delta_competing``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ Stage = Literal[
     "delta_nested_cv",
     "optimism_corrected",
     "biomarker",
+    "competing",
+    "delta_competing",
 ]
 
 SCORE_COLUMNS = ("model", "feature_set", "stage", "metric", "horizon", "statistic", "value")
@@ -94,6 +98,11 @@ DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
     "ici": "minimize",
     "e50": "minimize",
     "e90": "minimize",
+    "cif_auc": "maximize",
+    "cif_brier": "minimize",
+    "cif_ipa": "maximize",
+    "cif_ici": "minimize",
+    "wolbers_c": "maximize",
 }
 
 
@@ -157,13 +166,14 @@ def delta_scores(
     baseline: str = BASELINE_FEATURE_SET,
     compared: str = BIOMARKER_FEATURE_SET,
 ) -> pd.DataFrame:
-    """Per model, ``compared`` minus ``baseline`` for every cv/test/nested_cv score both have.
+    """Per model, ``compared`` minus ``baseline`` for every cv/test/nested_cv/competing score
+    both have.
 
     The rows keep model, metric, horizon and statistic; their stage is ``delta_<stage>`` and
     their feature set None.
     """
     keys = ["model", "stage", "metric", "horizon", "statistic"]
-    own = scores[scores["stage"].isin(["cv", "test", NESTED_STAGE])]
+    own = scores[scores["stage"].isin(["cv", "test", NESTED_STAGE, "competing"])]
     new = own[own["feature_set"] == compared]
     base = own[own["feature_set"] == baseline]
     merged = new.merge(base, on=keys, suffixes=("", "_base"), sort=False)
@@ -197,6 +207,10 @@ _HEADLINE = {
     *(
         (NESTED_STAGE, metric, "mean")
         for metric in ("harrell_c", "uno_c", "ibs", "auc", "brier", "ipa")
+    ),
+    *(
+        ("competing", metric, "value")
+        for metric in ("cif_auc", "cif_brier", "cif_ipa", "wolbers_c")
     ),
 }
 

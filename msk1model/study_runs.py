@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from msk1model.config import RunConfig, log2_offset, tuning_horizon
-from msk1model.data.cohort import Cohort, load_cohort, require_single_event
+from msk1model.data.cohort import Cohort, load_cohort
 from msk1model.errors import StudyError
 from msk1model.pipeline import design_spec, model_study_name, run_split
 from msk1model.splitting import Split
@@ -46,7 +46,6 @@ class StudyStatus:
 
 def _plan(config: RunConfig) -> tuple[Cohort, Split, list[tuple[str, str, str, int]]]:
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
-    require_single_event(cohort, "tune")
     split = run_split(config, cohort.y)
     plan: list[tuple[str, str, str, int]] = []
     for feature_set in config.feature_sets:

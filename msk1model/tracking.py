@@ -126,8 +126,9 @@ def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
 
     - a model (child) run: ``cv/`` (``cv/harrell_c_mean``, ``cv/uno_c_sd``), ``test/``
       (``test/harrell_c``, ``test/auc_5y``, ``test/ibs``), ``calibration/`` (``slope_5y``,
-      ``oe_5y``, ``ici_5y``, ``e50_5y``, ``e90_5y``, ``d_calibration_p``) and ``tuning/``
-      (``n_trials``, ``n_failed_trials``, a trial's ``objective``);
+      ``oe_5y``, ``ici_5y``, ``e50_5y``, ``e90_5y``, ``d_calibration_p``), ``tuning/``
+      (``n_trials``, ``n_failed_trials``, a trial's ``objective``) and, with competing events,
+      ``competing/`` (``cif_auc_5y``, ``cif_brier_5y``, ``cif_oe_5y``, ``wolbers_c``);
     - the train (parent) run: the exported model's numbers under ``selected/`` with its own
       run's names (``selected/test/harrell_c``), the added value of the biomarker per model
       family under ``added_value/`` (``added_value/coxnet.test_harrell_c``, with ``_lower``,
@@ -147,7 +148,7 @@ def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
             name = f"tuning/{metric}"
         elif stage == "biomarker":
             name = f"biomarker/{metric}{statistic}"
-        elif stage in ("delta_cv", "delta_test", "delta_nested_cv"):
+        elif stage in ("delta_cv", "delta_test", "delta_nested_cv", "delta_competing"):
             part = stage.removeprefix("delta_")
             name = f"added_value/{row.model}.{part}_{metric}{horizon}{statistic}"
         elif stage == "optimism_corrected":
@@ -164,7 +165,7 @@ def mlflow_metrics(scores: pd.DataFrame, *, run: RunLevel) -> dict[str, float]:
 def parent_scores(scores: pd.DataFrame, model: str, feature_set: str) -> pd.DataFrame:
     """The rows of ``scores`` a train run logs: every row but the cv and test scores of models
     other than the selected ``model`` on ``feature_set`` (those are on their own runs)."""
-    own = scores["stage"].isin(["cv", "test", "nested_cv"])
+    own = scores["stage"].isin(["cv", "test", "nested_cv", "competing"])
     chosen = (scores["model"] == model) & (scores["feature_set"] == feature_set)
     return scores[~own | chosen]
 

@@ -127,7 +127,7 @@ def test_incidence_table_reads_aalen_johansen_and_one_minus_km(synthetic) -> Non
     assert (table["one_minus_km"] > table["cif"]).all()
 
 
-def test_check_shows_the_cumulative_incidence_and_train_refuses_for_now(
+def test_check_shows_the_cumulative_incidence_and_nested_cv_is_refused_for_now(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -139,7 +139,11 @@ def test_check_shows_the_cumulative_incidence_and_train_refuses_for_now(
     assert "endpoint: bone relapse (competing: 1, 3)" in out
     assert f"cumulative incidence at 5 years: {row.cif:.3f}" in out
     assert f"competing events censored: {row.one_minus_km:.3f}" in out
-    assert main(["train", str(DEFAULT_CONFIG), *sets]) == 2
-    err = capsys.readouterr().err
-    assert "`msk1model train` does not analyse yet" in " ".join(err.split())
+    nested = [
+        *("--set", "evaluation.scheme=nested_cv", "--set", "report.enabled=false"),
+        *("--set", "export.champion_metric=nested_cv/harrell_c_mean"),
+    ]
+    assert main(["train", str(DEFAULT_CONFIG), *sets, *nested]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "`msk1model train with evaluation.scheme nested_cv` does not analyse yet" in err
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()

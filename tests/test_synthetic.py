@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from msk1model.config import DataConfig, SplitConfig, load_config
+from msk1model.config import CompetingEndpoint, DataConfig, SplitConfig, load_config
 from msk1model.data.cohort import load_cohort
 from msk1model.data.synthetic import (
     EVENT_TYPES,
@@ -276,17 +276,17 @@ def test_new_warnings_stay_quiet_on_shipped_experiments(name: str) -> None:
     assert not [t for t in texts if "heavy censoring" in t or "extreme value" in t], texts
 
 
-def test_bone_relapse_experiment_uses_the_cause_specific_columns() -> None:
+def test_bone_relapse_experiment_is_the_competing_risks_analysis() -> None:
     config = load_config(ROOT / "experiments" / "bone_relapse.yaml")
     assert config.experiment == "msk1-bone-relapse"
     assert config.export.model_name == "msk1-prognostic-bone-relapse"
-    assert (config.data.columns.time, config.data.columns.event) == (
-        "relapse_free_time",
-        "bone_event",
-    )
+    assert config.data.columns.time == "relapse_free_time"
+    assert isinstance(config.data.endpoint, CompetingEndpoint)
+    assert (config.data.endpoint.cause, config.data.endpoint.competing) == (2, [1, 3])
     assert config.data.subgroup == {"er": 1}
     cohort = load_cohort(config.data, config.split, config.seed)
     assert (len(cohort.table), int(cohort.event.sum())) == (1516, 269)
+    assert cohort.flow[-1].competing_events == int((cohort.event_type == 2).sum()) == 389
 
 
 def test_a_million_patients_have_positive_times() -> None:

@@ -194,10 +194,9 @@ def require_single_event(cohort: Cohort, verb: str) -> None:
         return
     raise ConfigError(
         f"data.endpoint is the competing form ({cohort.endpoint}), which `msk1model {verb}` "
-        "does not analyse yet: its models, metrics and report for the cumulative incidence are "
-        "being built (issue 14); `msk1model check` reads the cohort and shows its cumulative "
-        "incidence. Fix: for the cause-specific hazard alone, set data.columns.event to a 0/1 "
-        "column of the cause (the others censored), as experiments/bone_relapse.yaml does"
+        "does not analyse yet (issue 14); `msk1model train` with a held-out test part does. "
+        "Fix: for the cause-specific hazard alone, set data.columns.event to a 0/1 column of "
+        "the cause (the others censored)"
     )
 
 

@@ -195,7 +195,7 @@ def wolbers_c(
         ranks[order],
         codes[order].astype(np.int64),
         _left(g, ts),
-        g.at(ts),
+        g.at(np.minimum(ts, g.times[-1])),  # read for the cases only, all within follow-up
         starts,
         float(tau),
         int(ranks.max()) + 1,

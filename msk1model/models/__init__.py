@@ -12,6 +12,7 @@ from msk1model.models._base import SurvivalModel, check_training_size
 from msk1model.models._checks import NumericalWarning
 from msk1model.models._io import load_model, save_model
 from msk1model.models._registry import MODEL_KINDS, hyperparameters_of, make_model, model_class
+from msk1model.models.competing import CompetingRisksModel
 from msk1model.models.coxnet import CoxnetModel
 from msk1model.models.coxph import CoxPHModel
 from msk1model.models.design import Design, DesignSpec, DesignWarning
@@ -21,6 +22,7 @@ from msk1model.models.xgb import XGBAFTModel, XGBCoxModel
 
 __all__ = [
     "MODEL_KINDS",
+    "CompetingRisksModel",
     "ComponentwiseGBSAModel",
     "CoxPHModel",
     "CoxnetModel",

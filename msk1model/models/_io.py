@@ -7,6 +7,7 @@ from pathlib import Path
 
 from msk1model.errors import ModelError
 from msk1model.models._base import SurvivalModel
+from msk1model.models.competing import COMPETING_KIND, CompetingRisksModel
 
 __all__ = ["STATE_FILE", "load_model", "save_model"]
 
@@ -14,7 +15,7 @@ __all__ = ["STATE_FILE", "load_model", "save_model"]
 STATE_FILE = "model.json"
 
 
-def save_model(model: SurvivalModel, directory: str | Path) -> Path:
+def save_model(model: SurvivalModel | CompetingRisksModel, directory: str | Path) -> Path:
     """Write the fitted ``model``'s state to ``directory/model.json``; return the folder.
 
     The folder is created when missing. The file is JSON (no pickle): :func:`load_model`
@@ -27,8 +28,9 @@ def save_model(model: SurvivalModel, directory: str | Path) -> Path:
     return directory
 
 
-def load_model(directory: str | Path) -> SurvivalModel:
-    """Load a model :func:`save_model` wrote into ``directory`` (JSON state, no pickle).
+def load_model(directory: str | Path) -> SurvivalModel | CompetingRisksModel:
+    """Load a model :func:`save_model` wrote into ``directory`` (JSON state, no pickle): a
+    survival model, or a competing-risks pair.
 
     Raises
     ------
@@ -38,4 +40,7 @@ def load_model(directory: str | Path) -> SurvivalModel:
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise ModelError(f"no saved model at {directory}: {STATE_FILE} is missing")
-    return SurvivalModel.from_state(json.loads(path.read_text(encoding="utf-8")))
+    state = json.loads(path.read_text(encoding="utf-8"))
+    if state.get("kind") == COMPETING_KIND:
+        return CompetingRisksModel.from_state(state)
+    return SurvivalModel.from_state(state)

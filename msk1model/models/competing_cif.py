@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CauseSpecificRisk", "cause_specific_cif"]
+__all__ = ["CauseSpecificRisk", "cause_specific_cif", "cif_from_increments"]
 
 #: Cells (patients x grid times) per block of the arrays: about 8 MB each.
 _CELLS = 1 << 20
@@ -88,8 +88,22 @@ def _block(
     if increments.shape[1] == 0:
         return np.zeros((len(r), len(read))), np.ones((len(r), len(read)))
     total = r @ increments  # (n, T): every cause's hazard increment
+    return cif_from_increments(np.outer(r[:, cause], increments[cause]), total, read)
+
+
+def cif_from_increments(
+    cause: np.ndarray, total: np.ndarray, read: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """CIF and freedom from every cause from per-patient hazard increments on a grid.
+
+    ``cause`` and ``total``, shape (n, T): the cause's and all causes' cumulative hazard
+    increments at each grid time; ``read``: for each output time, how many grid times lie at
+    or before it. Returns two arrays of shape (n, len(read)).
+    """
+    n = len(cause)
     survival = np.cumprod(np.maximum(1.0 - total, 0.0), axis=1)
-    before = np.hstack([np.ones((len(r), 1)), survival[:, :-1]])
-    cif = np.cumsum(before * np.outer(r[:, cause], increments[cause]), axis=1)
-    pad = np.hstack([np.zeros((len(r), 1)), cif]), np.hstack([np.ones((len(r), 1)), survival])
-    return pad[0][:, read], pad[1][:, read]
+    before = np.hstack([np.ones((n, 1)), survival[:, :-1]])
+    cif = np.cumsum(before * cause, axis=1)
+    padded_cif = np.hstack([np.zeros((n, 1)), cif])
+    padded_free = np.hstack([np.ones((n, 1)), survival])
+    return padded_cif[:, read], padded_free[:, read]

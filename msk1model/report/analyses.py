@@ -12,7 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from msk1model.report.cohort_analyses import (
 )
 from msk1model.results import ModelOutcome, TrainedRun
 
+if TYPE_CHECKING:
+    from msk1model.report.competing_section import CompetingAnalyses
+
 __all__ = ["Analyses", "run_analyses"]
 
 T = TypeVar("T")
@@ -87,6 +90,7 @@ class Analyses:
     calibration: pd.DataFrame | None = None
     test_predictions: list[ModelPredictions] = field(default_factory=list)
     test_set: TestSet | None = None
+    competing: CompetingAnalyses | None = None
     notes: list[str] = field(default_factory=list)
 
     def attempt(self, what: str, compute: Callable[[], T]) -> T | None:
@@ -115,6 +119,10 @@ def run_analyses(trained: TrainedRun) -> Analyses:
         lambda: _subgroups(config, trained.subgroup_cohort, design),
     )
     _performance(a, trained)
+    if cohort.competing is not None:
+        from msk1model.report.competing_section import competing_analyses  # it reads Analyses
+
+        a.competing = a.attempt("competing risks", lambda: competing_analyses(trained, a, table))
     return a
 
 

@@ -17,6 +17,7 @@ from msk1model.data.cohort import Cohort
 from msk1model.evaluation import plots
 from msk1model.report.analyses import Analyses
 from msk1model.report.cohort_analyses import EPV_FLEXIBLE, EPV_MINIMUM, EventsPerParameter
+from msk1model.report.competing_section import competing_section
 from msk1model.report.document import (
     KeyValues,
     ReportDocument,
@@ -50,6 +51,7 @@ def report_document(
         _characteristics_section(config, cohort, a),
         _biomarker_section(cohort, a),
         _cutpoint_section(config, cohort, a),
+        *([] if a.competing is None else [competing_section(trained, a, a.competing)]),
         _subgroup_section(config, a),
         model_section(outcomes, selected),
         performance_section(config, a, selected),
@@ -80,7 +82,7 @@ def _data_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section:
     data = config.data
     facts = {
         "source": cohort.source,
-        "endpoint": f"time {data.columns.time!r}, event {data.columns.event!r} (times in years)",
+        "endpoint": _endpoint_text(config, cohort),
         "subgroup": ", ".join(f"{k}={v}" for k, v in data.subgroup.items()) or "all patients",
         "patients analysed": str(len(cohort.table)),
         "events": str(int(cohort.event.sum())),
@@ -106,6 +108,16 @@ def _data_section(config: RunConfig, cohort: Cohort, a: Analyses) -> Section:
             ),
         ),
         "TRIPOD+AI 5, 6, 13, 20; REMARK 2-4, 12",
+    )
+
+
+def _endpoint_text(config: RunConfig, cohort: Cohort) -> str:
+    columns = config.data.columns
+    if cohort.competing is None:
+        return f"time {columns.time!r}, event {columns.event!r} (times in years)"
+    return (
+        f"time {columns.time!r} to the first event; {cohort.endpoint}, competing events "
+        "counted as censored in the cause-specific analyses (times in years)"
     )
 
 

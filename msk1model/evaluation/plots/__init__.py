@@ -11,6 +11,7 @@ can find what was drawn.
 from __future__ import annotations
 
 from msk1model.evaluation.plots._base import save_png
+from msk1model.evaluation.plots._competing import cif_plot, stacked_cif_plot
 from msk1model.evaluation.plots._curves import auc_plot, calibration_plot, decision_curve_plot
 from msk1model.evaluation.plots._intervals import forest_plot, metrics_ci_plot
 from msk1model.evaluation.plots._survival import km_plot
@@ -18,9 +19,11 @@ from msk1model.evaluation.plots._survival import km_plot
 __all__ = [
     "auc_plot",
     "calibration_plot",
+    "cif_plot",
     "decision_curve_plot",
     "forest_plot",
     "km_plot",
     "metrics_ci_plot",
     "save_png",
+    "stacked_cif_plot",
 ]
