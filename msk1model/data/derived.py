@@ -100,12 +100,13 @@ def _check_names(raw: pd.DataFrame, derived: Mapping[str, DerivedBins], source: 
 
 
 def administratively_censor(table: pd.DataFrame, years: float) -> tuple[pd.DataFrame, str]:
-    """End every follow-up at ``years``: a later time becomes ``years`` with ``event`` 0.
+    """End every follow-up at ``years``: a later time becomes ``years`` with ``event`` 0 (and
+    ``event_type`` 0, where the table has competing events).
 
     Parameters
     ----------
     table : DataFrame, shape (n, ...)
-        With ``time`` (years) and ``event`` (0/1) columns.
+        With ``time`` (years) and ``event`` (0/1) columns, and optionally ``event_type``.
     years : float
         The administrative censoring time, > 0.
 
@@ -121,6 +122,8 @@ def administratively_censor(table: pd.DataFrame, years: float) -> tuple[pd.DataF
         time=np.where(later, years, table["time"].to_numpy(dtype=float)),
         event=np.where(later, 0, table["event"].to_numpy()).astype(int),
     )
+    if "event_type" in table:
+        censored["event_type"] = np.where(later, 0, table["event_type"].to_numpy()).astype(int)
     step = (
         f"administratively censored at {years:g} years ({int(later.sum())} patients followed "
         f"longer, {dropped} of their events after {years:g} years not counted)"

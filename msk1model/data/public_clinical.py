@@ -41,6 +41,8 @@ fmol), the conventional assay cut-off; the datasets' own docs give no threshold.
   recurrence. 43 of those 195 died after their recurrence follow-up had ended (``rtime <
   dtime``); R's docs warn that counting them, as this definition does, assumes they were
   recurrence-free until death (its conservative variant censors them at ``rtime`` instead).
+  For competing risks, ``event_type`` is 1 for a recurrence, 2 for a death without recurrence
+  and 0 for censored, on the same ``time`` (``experiments/rotterdam_competing.yaml``).
   ``size_category`` = ``size`` ``<=20`` / ``20-50`` / ``>50`` (mm) -> 1/2/3, the coding of
   rott2; ``grade`` is only 2 or 3. Receptors ``er`` / ``pgr`` in fmol/l (R docs). Also
   ``nodes``, ``hormone_therapy`` (``hormon``), ``chemotherapy`` (``chemo``),
@@ -194,6 +196,8 @@ def load_rotterdam() -> PublicCohort:
             "patient_id": raw["pid"].astype(str),
             "time": raw["rtime"].where(recurred, raw["dtime"]).astype(float),
             "event": (recurred | (raw["death"] == 1)).astype(int),
+            # competing risks: 1 recurrence, 2 death without recurrence, 0 censored
+            "event_type": np.where(recurred, 1, np.where(raw["death"] == 1, 2, 0)),
             "age": raw["age"].astype(float),
             "size_category": map_levels(
                 raw["size"], {"<=20": 1.0, "20-50": 2.0, ">50": 3.0}, "size"
