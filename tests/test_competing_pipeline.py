@@ -69,6 +69,8 @@ def test_every_model_is_a_pair_scored_on_the_predicted_incidence(bone: RunResult
     )
     parent = client.get_run(bone.run_id).data.metrics
     assert "selected/competing/wolbers_c" in parent
+    assert 0.0 <= parent["biomarker/gray_p"] <= 1.0 and parent["biomarker/gray_chi2"] > 0
+    assert parent["biomarker/cs_hr_per_sd_adjusted"] < 1  # higher MSK1, less bone relapse
     assert any(name.startswith("added_value/coxnet.competing_cif_auc") for name in parent)
 
 
@@ -97,6 +99,8 @@ def test_the_report_shows_the_incidence_and_both_hazard_ratios(bone: RunResult) 
     (section,) = [s for s in document["sections"] if s["id"] == "competing"]
     names = {item.get("name") for item in section["items"]}
     assert {"cif_stacked", "cif_groups"} <= names
+    texts = [item["text"] for item in section["items"] if item["type"] == "text"]
+    assert any(t.startswith("Gray's test of equal cumulative incidence") for t in texts)
     tables = {
         item["caption"]: item["frame"] for item in section["items"] if item["type"] == "table"
     }

@@ -17,10 +17,11 @@ from scipy import stats
 from msk1model.data.cohort import Cohort
 from msk1model.evaluation import plots
 from msk1model.evaluation.competing import incidence_table
+from msk1model.evaluation.gray import GrayTest, gray_test
 from msk1model.models.cox_newton import CoxFit, fit_cox_newton
 from msk1model.models.fine_gray import fit_fine_gray
 from msk1model.report.analyses import Analyses
-from msk1model.report.document import Section, Table, Text
+from msk1model.report.document import Section, Table, Text, format_p
 from msk1model.report.figures import figure
 from msk1model.results import TrainedRun
 
@@ -47,6 +48,8 @@ class CompetingAnalyses:
     """model (cause-specific Cox / Fine-Gray), comparison, adjusted, hr, lower, upper, p."""
     models: pd.DataFrame
     """Per model and feature set: the predicted CIF's test metrics at each horizon."""
+    gray: GrayTest | None = None
+    """Gray's test of equal cumulative incidence across the biomarker groups."""
 
 
 def competing_analyses(trained: TrainedRun, a: Analyses, table: pd.DataFrame) -> CompetingAnalyses:
@@ -63,8 +66,9 @@ def competing_analyses(trained: TrainedRun, a: Analyses, table: pd.DataFrame) ->
             frames.append(part.assign(group=str(group)))
     incidence = pd.concat(frames, ignore_index=True)
     incidence = incidence[["group", "horizon", "cif", "lower", "upper", "one_minus_km"]]
+    gray = None if a.cut_groups is None else gray_test(cohort.time, codes, a.cut_groups)
     return CompetingAnalyses(
-        incidence, _hazard_ratios(cohort, a, table), _model_metrics(trained, horizons)
+        incidence, _hazard_ratios(cohort, a, table), _model_metrics(trained, horizons), gray
     )
 
 
@@ -148,9 +152,18 @@ def competing_section(trained: TrainedRun, a: Analyses, c: CompetingAnalyses) ->
     ]
     if a.cut_groups is not None:
         order = [g for g in ("low", "mid", "high") if g in set(a.cut_groups)]
+        p = None if c.gray is None else c.gray.p_value
         ax = plots.cif_plot(cohort.time, cohort.event_type, a.cut_groups, group_order=order,
-                            title=f"{name} by {cohort.biomarker} group")  # fmt: skip
+                            title=f"{name} by {cohort.biomarker} group", p_value=p)  # fmt: skip
         items.append(figure("cif_groups", f"Cumulative incidence of {name} by group", ax))
+    if c.gray is not None:
+        items.append(
+            Text(
+                f"Gray's test of equal cumulative incidence of {name} across the "
+                f"{cohort.biomarker} groups: chi-square {c.gray.statistic:.2f} on {c.gray.df} "
+                f"degree(s) of freedom, p {format_p(c.gray.p_value)}."
+            )
+        )
     items += [
         Table(
             f"Cumulative incidence of {name} (95% CI) beside 1 - Kaplan-Meier with the competing "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from msk1model.report.analyses import Analyses
+from msk1model.report.competing_section import CompetingAnalyses
 from msk1model.results import ModelOutcome
 from msk1model.scores import score_frame
 
@@ -21,7 +23,8 @@ def report_scores(a: Analyses, selected: ModelOutcome) -> pd.DataFrame:
     ``upper``, ``p``), the pre-specified groups' hazard ratio (``hr_high_vs_low_unadjusted``,
     ``hr_high_vs_low_adjusted``: the same statistics), the likelihood-ratio test (``lrt``:
     ``chi2``, ``p``), the pre-specified cut's log-rank ``p`` (``cutpoint_logrank``), the optimal
-    cutpoint and its p-values, the interaction's ``p_lr``; ``optimism_corrected`` values of the
+    cutpoint and its p-values, the interaction's ``p_lr``, with competing events Gray's test and
+    the cause-specific and subdistribution hazard ratios; ``optimism_corrected`` values of the
     selected model; the paired bootstrap ``delta_test`` intervals (``lower``, ``upper``,
     ``p``). Only finite values.
     """
@@ -57,6 +60,8 @@ def report_scores(a: Analyses, selected: ModelOutcome) -> pd.DataFrame:
         add("biomarker", "optimal_cutpoint", "p_permutation", a.optimal.p_permutation)
     if a.interaction is not None:
         add("biomarker", "interaction", "p_lr", a.interaction.p_lr)
+    if a.competing is not None:
+        _competing_rows(a.competing, add)
     if a.optimism is not None:
         for row in a.optimism.itertuples():
             add("optimism_corrected", row.metric, "value", row.corrected, model=selected.model_name)
@@ -68,3 +73,20 @@ def report_scores(a: Analyses, selected: ModelOutcome) -> pd.DataFrame:
             add("delta_test", row.measure, "p", row.p_value, **where)
     frame = score_frame(rows)
     return frame[np.isfinite(frame["value"])].reset_index(drop=True)
+
+
+def _competing_rows(c: CompetingAnalyses, add: Callable[..., None]) -> None:
+    """Gray's test (``gray``: ``chi2``, ``p``) and the biomarker's adjusted hazard ratios per SD
+    for the cause, cause-specific (``cs_hr_per_sd_adjusted``) and subdistribution
+    (``fg_shr_per_sd_adjusted``), with ``lower``, ``upper``, ``p``."""
+    if c.gray is not None:
+        add("biomarker", "gray", "chi2", c.gray.statistic)
+        add("biomarker", "gray", "p", c.gray.p_value)
+    names = {"cause-specific Cox": "cs_hr_per_sd_adjusted",
+             "Fine-Gray (subdistribution)": "fg_shr_per_sd_adjusted"}  # fmt: skip
+    hrs = c.hazard_ratios
+    chosen = hrs[(hrs["adjusted"] == "yes") & hrs["comparison"].str.startswith("per SD")]
+    for row in chosen.itertuples():
+        add("biomarker", names[str(row.model)], "value", row.hr)
+        for statistic in ("lower", "upper", "p"):
+            add("biomarker", names[str(row.model)], statistic, getattr(row, statistic))

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 
 from msk1model.evaluation.competing import aalen_johansen
-from msk1model.evaluation.plots._base import _axes
+from msk1model.evaluation.plots._base import _axes, _format_p
 from msk1model.evaluation.plots._survival import _draw_risk_table, _group_labels
 
 __all__ = ["cif_plot", "stacked_cif_plot"]
@@ -27,11 +27,13 @@ def cif_plot(
     title: str | None = None,
     group_order: Sequence[Any] | None = None,
     ylabel: str = "Cumulative incidence",
+    p_value: float | None = None,
 ) -> Axes:
     """Aalen-Johansen cumulative incidence of ``cause`` per group, with its 95% band (Aalen's
     variance, log(-log)) and a numbers-at-risk table beneath.
 
-    Returns the Axes; curves are tagged ``gid="cif|<group>"``.
+    Returns the Axes; curves are tagged ``gid="cif|<group>"``. ``p_value`` (Gray's test) is
+    annotated in the upper right.
     """
     t = np.asarray(time, dtype=float)
     codes = np.asarray(event_type)
@@ -55,6 +57,9 @@ def cif_plot(
     ax.set(xlim=(0.0, t.max() * 1.02), ylim=(0.0, min(1.0, top * 1.15 + 0.01)))
     ax.set(xlabel="Years", ylabel=ylabel, xticks=at)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
+    if p_value is not None:
+        ax.text(0.97, 0.05, f"Gray's test {_format_p(p_value)}", ha="right",
+                transform=ax.transAxes)  # fmt: skip
     if title is not None:
         ax.set_title(title)
     return ax
