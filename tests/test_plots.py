@@ -391,3 +391,39 @@ def test_bad_input_names_the_argument(
 ) -> None:
     with pytest.raises(EvaluationError, match=message):
         call(y, cohort["msk1_group"])
+
+
+# --- competing risks ----------------------------------------------------------------------------
+
+
+def test_cif_plot_draws_aalen_johansen_per_group_with_numbers_at_risk() -> None:
+    from msk1model.evaluation.competing import aalen_johansen
+    from msk1model.evaluation.plots import cif_plot
+
+    cohort = make_synthetic_cohort(600, seed=2)
+    time, codes = cohort["relapse_free_time"].to_numpy(), cohort["event_type"].to_numpy()
+    groups = np.where(cohort["msk1"] > cohort["msk1"].median(), "high", "low")
+    ax = cif_plot(time, codes, groups, cause=2, group_order=["low", "high"], p_value=0.012)
+    for name in ("low", "high"):
+        (line,) = [li for li in ax.lines if li.get_gid() == f"cif|{name}"]
+        mine = groups == name
+        expected = aalen_johansen(time[mine], codes[mine], 2)
+        np.testing.assert_allclose(line.get_ydata()[1:], expected.cif, atol=1e-15)
+    counts = at_risk_table(ax)
+    assert counts["low", 0.0] == int((groups == "low").sum())
+    assert counts["high", 5.0] == int(((groups == "high") & (time >= 5.0)).sum())
+    assert any("Gray's test p = 0.012" in t.get_text() for t in ax.texts)
+
+
+def test_stacked_cif_plot_tops_out_at_one_minus_kaplan_meier() -> None:
+    from msk1model.evaluation.plots import stacked_cif_plot
+
+    cohort = make_synthetic_cohort(600, seed=2)
+    time, codes = cohort["relapse_free_time"].to_numpy(), cohort["event_type"].to_numpy()
+    ax = stacked_cif_plot(time, np.where(codes == 2, 1, np.where(codes > 0, 2, 0)),
+                          {1: "bone", 2: "other"})  # fmt: skip
+    top = ax.lines[0].get_ydata()
+    km = KaplanMeierFitter().fit(time, codes > 0)
+    expected = 1 - km.survival_function_at_times(np.unique(time)).to_numpy()
+    np.testing.assert_allclose(top[1:], expected, atol=1e-12)
+    assert at_risk_table(ax)["all", 0.0] == len(time)

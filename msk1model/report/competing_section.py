@@ -24,6 +24,7 @@ from msk1model.report.analyses import Analyses
 from msk1model.report.document import Section, Table, Text, format_p
 from msk1model.report.figures import figure
 from msk1model.results import TrainedRun
+from msk1model.scores import BASELINE_FEATURE_SET, BIOMARKER_FEATURE_SET
 
 __all__ = ["CompetingAnalyses", "competing_analyses", "competing_section"]
 
@@ -123,6 +124,19 @@ def _model_metrics(trained: TrainedRun, horizons: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _added_value(models: pd.DataFrame) -> pd.DataFrame:
+    """Per family and horizon: the biomarker feature set's metrics minus the clinical one's."""
+    columns = ["AUC", "Brier", "IPA", "Wolbers C"]
+    keyed = models.set_index(["model", "horizon", "feature_set"])[columns]
+    sets = set(models["feature_set"])
+    if not {BASELINE_FEATURE_SET, BIOMARKER_FEATURE_SET} <= sets:
+        return pd.DataFrame()
+    delta = keyed.xs("clinical+msk1", level="feature_set") - keyed.xs(
+        "clinical", level="feature_set"
+    )
+    return delta.reset_index()
+
+
 def competing_section(trained: TrainedRun, a: Analyses, c: CompetingAnalyses) -> Section:
     """The section's blocks, after the cutpoints and Kaplan-Meier section."""
     cohort = trained.cohort
@@ -185,6 +199,17 @@ def competing_section(trained: TrainedRun, a: Analyses, c: CompetingAnalyses) ->
         ),
     ]
     if not c.models.empty:
+        added = _added_value(c.models)
+        if not added.empty:
+            items.append(
+                Table(
+                    f"Added value of {cohort.biomarker} for the cumulative incidence of {name}: "
+                    "the clinical+biomarker model minus the clinical model of each family, on "
+                    "the test part",
+                    added,
+                    note="AUC, IPA and Wolbers C: higher is better; Brier: lower is better",
+                )
+            )
         items.append(
             Table(
                 f"The models' predicted cumulative incidence of {name} on the test part",

@@ -74,10 +74,11 @@ def stacked_cif_plot(
     title: str | None = None,
 ) -> Axes:
     """The causes' Aalen-Johansen cumulative incidences stacked (in ``names`` order), so that
-    the top edge is 1 - KM of any event; areas tagged ``gid="stack|<name>"``."""
+    the top edge is 1 - KM of any event, with the numbers at risk beneath; areas tagged
+    ``gid="stack|<name>"``."""
     t = np.asarray(time, dtype=float)
     codes = np.asarray(event_type)
-    ax = _axes(ax, (6.4, 4.2))
+    ax = _axes(ax, (6.4, 4.4))
     below: np.ndarray | None = None
     grid: np.ndarray | None = None
     for cause, name in names.items():
@@ -91,7 +92,9 @@ def stacked_cif_plot(
     if grid is not None and below is not None:
         ax.plot(grid, below, drawstyle="steps-post", color="black", linewidth=0.8,
                 label="any event (1 - Kaplan-Meier)")  # fmt: skip
-    ax.set(xlim=(0.0, t.max() * 1.02), ylim=(0.0, 1.0), xlabel="Years",
+    at = np.arange(0.0, np.floor(t.max()) + 1.0)
+    _draw_risk_table(ax, t, np.full(len(t), "all", dtype=object), {"all": "#000000"}, at)
+    ax.set(xlim=(0.0, t.max() * 1.02), ylim=(0.0, 1.0), xlabel="Years", xticks=at,
            ylabel="Cumulative incidence (stacked)")  # fmt: skip
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     if title is not None:
