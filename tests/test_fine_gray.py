@@ -98,3 +98,33 @@ def test_a_cause_without_events_is_a_clear_error() -> None:
     X, time, codes = _cohort(0, n=50)
     with pytest.raises(ModelError, match="cause 3 needs an event of it, but has none"):
         fit_fine_gray(X, time, codes, 3)
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_robust_covariance_equals_the_expanded_data_score_residuals(seed: int) -> None:
+    """The sandwich over each patient's score residual, summed over her rows of the expanded
+    data: ``w_r [event_r (x_i - xbar(stop)) - sum_{t in (start, stop]} exp(eta_i) (x_i -
+    xbar(t)) dLambda(t)]``, with the weighted risk sets of those rows spelt out."""
+    X, time, codes = _cohort(seed, n=120)
+    fit = fit_fine_gray(X, time, codes, 1)
+    data = _expanded(X, time, codes, 1)
+    x = data[[f"x{j}" for j in range(X.shape[1])]].to_numpy()
+    risk = data["w"].to_numpy() * np.exp(x @ fit.coef)
+    start, stop = data["start"].to_numpy(), data["stop"].to_numpy()
+    event_times = np.unique(stop[data["event"].to_numpy() == 1])
+    xbar, d_lambda = {}, {}
+    for t in event_times:
+        at_risk = (start < t) & (t <= stop)
+        xbar[t] = (risk[at_risk, None] * x[at_risk]).sum(axis=0) / risk[at_risk].sum()
+        d_lambda[t] = np.sum((stop == t) & (data["event"].to_numpy() == 1)) / risk[at_risk].sum()
+    residual = np.zeros((len(time), X.shape[1]))
+    for r, row in enumerate(data.itertuples(index=False)):
+        u = row.event * (x[r] - xbar[row.stop]) if row.event else np.zeros(X.shape[1])
+        for t in event_times[(event_times > row.start) & (event_times <= row.stop)]:
+            u = u - np.exp(x[r] @ fit.coef) * (x[r] - xbar[t]) * d_lambda[t]
+        residual[row.id] += row.w * u
+    np.testing.assert_allclose(residual.sum(axis=0), 0.0, atol=1e-8)  # the score at the MLE
+    inverse = np.linalg.inv(fit.cox.information)
+    expected = inverse @ residual.T @ residual @ inverse
+    np.testing.assert_allclose(fit.robust_covariance, expected, rtol=1e-9)
+    assert np.all(fit.robust_se > 0)

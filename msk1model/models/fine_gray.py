@@ -14,8 +14,10 @@ events before ``t``, its total less its running sum. The cumulative incidence of
 covariates ``x`` is ``1 - exp(-Lambda_0(t) exp(x'b))``, with Breslow's baseline
 ``Lambda_0(t) = sum_{t_k <= t} d_k / S0(t_k)``.
 
-Standard errors are from the inverse information of the weighted likelihood (the censoring
-weights taken as known), as a weighted Cox fit on the expanded data gives them.
+Standard errors: ``cox.se`` from the inverse information of the weighted likelihood, as a
+weighted Cox fit on the expanded data gives them, and ``robust_se`` from the sandwich over the
+patients' score residuals (Fine & Gray's recommendation, here with the censoring weights taken
+as known, as R's ``finegray`` with a clustered ``coxph`` gives them).
 """
 
 from __future__ import annotations
@@ -41,10 +43,18 @@ class FineGrayFit(NamedTuple):
     """shape (k,): the distinct event times of the cause, increasing."""
     cumulative_hazard: np.ndarray
     """shape (k,): Breslow's baseline cumulative subdistribution hazard at ``times``."""
+    robust_covariance: np.ndarray
+    """shape (p, p): the sandwich ``I^-1 (sum_i U_i U_i') I^-1`` over the patients' score
+    residuals ``U_i`` (each patient's rows of the expanded data together)."""
 
     @property
     def coef(self) -> np.ndarray:
         return self.cox.coef
+
+    @property
+    def robust_se(self) -> np.ndarray:
+        """Robust (sandwich) standard errors, the censoring weights taken as known."""
+        return np.sqrt(np.diag(self.robust_covariance))
 
     def cumulative_incidence(self, X: npt.ArrayLike, at: npt.ArrayLike) -> np.ndarray:
         """CIF of the cause, shape (n, len(at)), for covariate rows ``X`` at times ``at``."""
@@ -106,7 +116,38 @@ def fit_fine_gray(
     )
     s0 = _risk_sums(data.x @ cox.coef, data.starts, data.g_left, data.competing)
     has = data.deaths > 0
-    return FineGrayFit(cox, data.times[has], np.cumsum(data.deaths[has] / s0[has]))
+    robust = _robust_covariance(data, cox)
+    return FineGrayFit(cox, data.times[has], np.cumsum(data.deaths[has] / s0[has]), robust)
+
+
+def _robust_covariance(data: _Sorted, cox: CoxFit) -> np.ndarray:
+    """The sandwich over the patients' score residuals, each ``U_i = int w_i(t) (x_i -
+    xbar(t)) dM_i(t)`` summed over the event times by running sums (O(n p))."""
+    x, starts, g = data.x, data.starts, data.g_left
+    eta = x @ cox.coef
+    w = np.exp(eta - eta.max())
+    block = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    v = np.where(data.competing, w / g[block], 0.0)
+    wx, vx = w[:, None] * x, v[:, None] * x
+    # event-free at t (rows at or after the block's first row) and competing before t
+    free0 = np.cumsum(w[::-1])[::-1][starts[:-1]]
+    free1 = np.cumsum(wx[::-1], axis=0)[::-1][starts[:-1]]
+    before0 = np.r_[0.0, np.cumsum(v)][starts[:-1]]
+    before1 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(vx, axis=0)])[starts[:-1]]
+    s0 = free0 + g * before0
+    xbar = (free1 + g[:, None] * before1) / s0[:, None]
+    d_lambda = data.deaths / s0  # 0 where the block has no event of the cause
+    upto0, upto1 = np.cumsum(d_lambda), np.cumsum(xbar * d_lambda[:, None], axis=0)
+    after0 = np.cumsum((g * d_lambda)[::-1])[::-1] - g * d_lambda  # blocks strictly later
+    after1 = np.cumsum((xbar * (g * d_lambda)[:, None])[::-1], axis=0)[::-1]
+    after1 = after1 - xbar * (g * d_lambda)[:, None]
+    own = block
+    residual = data.cause[:, None] * (x - xbar[own])
+    residual -= w[:, None] * (x * upto0[own][:, None] - upto1[own])
+    weight = np.where(data.competing, w / g[own], 0.0)
+    residual -= weight[:, None] * (x * after0[own][:, None] - after1[own])
+    inverse = np.linalg.inv(cox.information)
+    return inverse @ (residual.T @ residual) @ inverse
 
 
 def censoring_left_limits(

@@ -18,7 +18,7 @@ from msk1model.data.cohort import Cohort
 from msk1model.evaluation import plots
 from msk1model.evaluation.competing import incidence_table
 from msk1model.evaluation.gray import GrayTest, gray_test
-from msk1model.models.cox_newton import CoxFit, fit_cox_newton
+from msk1model.models.cox_newton import fit_cox_newton
 from msk1model.models.fine_gray import fit_fine_gray
 from msk1model.report.analyses import Analyses
 from msk1model.report.document import Section, Table, Text, format_p
@@ -90,16 +90,20 @@ def _hazard_ratios(cohort: Cohort, a: Analyses, table: pd.DataFrame) -> pd.DataF
         for adjusted in (False, True):
             X = np.column_stack([table[clinical].to_numpy(float), x]) if adjusted else x[:, None]
             cs = fit_cox_newton(X, time, codes == 1, ties="efron")
-            fg = fit_fine_gray(X, time, codes, 1).cox
-            for model, fit in (("cause-specific Cox", cs), ("Fine-Gray (subdistribution)", fg)):
+            fg = fit_fine_gray(X, time, codes, 1)
+            fits = (
+                ("cause-specific Cox", cs.coef[-1], cs.se[-1]),
+                ("Fine-Gray (subdistribution)", fg.coef[-1], fg.robust_se[-1]),
+            )
+            for model, coef, se in fits:
                 rows.append({"model": model, "comparison": comparison,
-                             "adjusted": "yes" if adjusted else "no", **_wald(fit)})  # fmt: skip
+                             "adjusted": "yes" if adjusted else "no",
+                             **_wald(float(coef), float(se))})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _wald(fit: CoxFit) -> dict[str, float]:
-    """HR of the last column with its 95% Wald interval and p."""
-    coef, se = float(fit.coef[-1]), float(fit.se[-1])
+def _wald(coef: float, se: float) -> dict[str, float]:
+    """The hazard ratio of a log hazard ratio, with its 95% Wald interval and p."""
     z = stats.norm.ppf(0.975)
     return {
         "hr": float(np.exp(coef)),
@@ -194,8 +198,8 @@ def competing_section(trained: TrainedRun, a: Analyses, c: CompetingAnalyses) ->
             note="The cause-specific HR compares the rate of the event among patients still free "
             "of every event (Gawrzak et al. 2018 report such a hazard ratio, HR 0.41 for bone "
             "relapse within 5 years, high vs low MSK1); the subdistribution HR compares the "
-            "cumulative incidence itself. Fine-Gray standard errors are model-based (the "
-            "censoring weights taken as known)",
+            "cumulative incidence itself. Fine-Gray standard errors are robust (the sandwich "
+            "over patients, the censoring weights taken as known)",
         ),
     ]
     if not c.models.empty:
