@@ -104,3 +104,32 @@ def test_running_out_of_passes_warns_and_says_so() -> None:
     with pytest.warns(UserWarning, match=r"did not converge in max_iter=3 passes.*raise max_iter"):
         path = coxnet_path(X, time, event, max_iter=3)
     assert not path.converged
+
+
+@pytest.mark.parametrize("spread", [1.0, 300.0, 740.0])
+def test_a_pass_equals_the_risk_sets_written_out(spread: float) -> None:
+    """Log-likelihood, gradient and information of one pass against the Breslow formulas
+    written out (O(n^2)), 1e-9 relative, with risk weights from 1 down to ``exp(-spread)``: the
+    running product behind the log-likelihood rescales and, below 2^-500, falls back to logs."""
+    from msk1model.models.coxnet_path import _PathSolver, _sorted_data
+
+    X, time, event = _cohort(5, n=300, p=3)
+    b = np.array([spread / (X[:, 0].max() - X[:, 0].min()), 0.0, 0.0])
+    solver = _PathSolver(_sorted_data(X, time, event), np.ones(3), 0.5, 1e-7, 100)
+    solver.coef = b
+    solver._evaluate(hessian=True)
+    eta = X @ b
+    at_risk = time[np.newaxis, :] >= time[event][:, np.newaxis]  # (events, n)
+    shift = eta.max()
+    s0 = at_risk @ np.exp(eta - shift)
+    means = (at_risk * np.exp(eta - shift)) @ X / s0[:, np.newaxis]
+    loglik = float(np.sum(eta[event] - shift - np.log(s0)))
+    info = sum(
+        np.einsum("i,ij,ik->jk", at_risk[k] * np.exp(eta - shift), X, X) / s0[k]
+        - np.outer(means[k], means[k])
+        for k in range(len(s0))
+    )
+    np.testing.assert_allclose(solver.loglik, loglik, rtol=1e-9)
+    np.testing.assert_allclose(solver.grad, (X[event] - means).sum(axis=0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(solver.hess, info, rtol=1e-9, atol=1e-9)
+    assert np.exp(eta - shift).min() < np.exp(-0.9 * spread)  # the weights do span the range

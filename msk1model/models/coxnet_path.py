@@ -8,15 +8,16 @@ fit with every penalised coefficient at zero), the early end of the path (the de
 changing by less than 0.1% over five alphas) and the convergence tolerance are scikit-survival's,
 so the two give the same alphas and, to their tolerance, the same coefficients.
 
-How it is solved differs. The patients are sorted once by decreasing time. A compiled pass
-(numba) over them gives the log-likelihood, its gradient and, when asked, its Hessian restricted
-to the columns that may be active. Between passes the penalised quadratic model (``p`` x ``p``)
-is minimised by coordinate descent, which costs nothing next to a pass; its minimiser is the next
-point (proximal Newton, with step halving should the objective rise). The Hessian is reused
-across passes and alphas while the steps keep shrinking fast, and recomputed when they do not or
-when a column joins. Each alpha starts from the previous solution (warm start); columns are
-screened by the sequential strong rule and every screened-out column's KKT condition is checked
-before an alpha is accepted.
+How it is solved differs. The patients are sorted once by decreasing time. A pass over them gives
+the log-likelihood and its gradient: a compiled loop (numba) turns the risk-set sums into one
+weight per patient, and the gradient is a matrix product with those weights; a second compiled
+loop gives the Hessian when asked. Between passes the penalised quadratic model (``p`` x ``p``) is
+minimised by coordinate descent, which costs nothing next to a pass; its minimiser is the next
+point (proximal Newton, with step halving should the objective rise). The Hessian is reused across
+passes and alphas while the steps keep shrinking fast, and recomputed when they do not or when a
+column joins. Each alpha starts from the previous solution (warm start); columns are screened by
+the sequential strong rule and every screened-out column's KKT condition is checked before an
+alpha is accepted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ __all__ = ["CoxnetPath", "coxnet_path"]
 _BIG = 1e35  # scikit-survival's first "alpha" of a path: every penalised coefficient stays at 0
 _MIN_ALPHAS = 5  # the path may end early once this many alphas are fitted
 _HALVINGS = 40
+_HUGE, _TINY = 2.0**500, 2.0**-500  # the range of _risk_weights' running product
+_LOG_HUGE = 500 * np.log(2.0)
 
 
 class CoxnetPath(NamedTuple):
@@ -57,6 +60,7 @@ class _Data(NamedTuple):
     starts: np.ndarray  # (blocks + 1,): first row of each block of tied times, then n
     deaths: np.ndarray  # (blocks,): events per block
     event_sum: np.ndarray  # (p,): sum of x over the events
+    n_events: int
     null_deviance: float  # glmnet's, times n
 
 
@@ -139,7 +143,7 @@ def _sorted_data(x: np.ndarray, time: np.ndarray, event: np.ndarray) -> _Data:
     deaths = np.add.reduceat(es.astype(np.int64), starts[:-1])
     # glmnet's null deviance: every event's risk set counted as its position in the sort
     null_deviance = float(np.log(np.flatnonzero(es) + 1.0).sum())
-    return _Data(xs, starts, deaths, xs[es].sum(axis=0), null_deviance)
+    return _Data(xs, starts, deaths, xs[es].sum(axis=0), int(es.sum()), null_deviance)
 
 
 class _PathSolver:
@@ -250,63 +254,91 @@ class _PathSolver:
     def _evaluate(self, *, hessian: bool) -> None:
         data = self.data
         eta = data.x @ self.coef
-        self.grad = np.empty(self.p)
-        cols = np.arange(self.p) if hessian else np.zeros(0, dtype=np.int64)
-        hess = np.zeros((self.p, self.p))
-        self.loglik = float(data.event_sum @ self.coef) + _pass(
-            data.x, eta, data.starts, data.deaths, cols, self.grad, hess
-        )
-        self.grad += data.event_sum
+        shift = float(eta.max())
+        w = np.exp(eta - shift)
+        v = np.empty_like(w)
+        log_s0 = _risk_weights(w, data.starts, data.deaths, v)
+        self.loglik = float(data.event_sum @ self.coef) - log_s0 - data.n_events * shift
+        self.grad = data.event_sum - v @ data.x
         self.passes += 1
         if hessian:
-            self.hess = hess
+            self.hess = _information(data.x, w, v, data.starts, data.deaths)
 
 
 @numba.njit(cache=True, nogil=True)
-def _pass(
-    x: np.ndarray,
-    eta: np.ndarray,
-    starts: np.ndarray,
-    deaths: np.ndarray,
-    cols: np.ndarray,
-    grad: np.ndarray,
-    hess: np.ndarray,
-) -> float:
-    """``-sum_blocks d log S0`` of patients in decreasing time; writes ``-sum d S1 / S0`` into
-    ``grad`` and ``sum d (S2 / S0 - a a')`` (minus the Hessian, columns ``cols``) into ``hess``.
+def _risk_weights(w: np.ndarray, starts: np.ndarray, deaths: np.ndarray, v: np.ndarray) -> float:
+    """Writes ``v_i = w_i * sum_{k >= block(i)} d_k / S0_k`` and returns ``sum_k d_k log S0_k``.
+
+    Rows are by decreasing time, so block ``k``'s risk set is the rows of blocks ``0..k`` and
+    ``S0_k`` their running sum of ``w``. Through ``v`` the gradient of the log-likelihood is
+    ``sum over events of x - X'v``. The sum of logs is the log of a running product, kept
+    within ``2^-500 .. 2^500`` by exact powers of 2 (a log per event time would cost as much
+    as the rest of the pass).
     """
-    p = x.shape[1]
-    q = len(cols)
-    shift = eta.max()
+    blocks = len(starts) - 1
+    share = np.empty(blocks)
+    s0 = 0.0
+    total = 0.0
+    product = 1.0
+    for block in range(blocks):
+        for k in range(starts[block], starts[block + 1]):
+            s0 += w[k]
+        d = deaths[block]
+        share[block] = d / s0
+        if d == 0:
+            continue
+        if not _TINY < s0 < _HUGE:  # the product could leave the floating-point range
+            total += d * np.log(s0)
+            continue
+        for _ in range(d):
+            product *= s0
+            if product > _HUGE:
+                product *= _TINY
+                total += _LOG_HUGE
+            elif product < _TINY:
+                product *= _HUGE
+                total -= _LOG_HUGE
+    later = 0.0
+    for block in range(blocks - 1, -1, -1):
+        later += share[block]
+        for k in range(starts[block], starts[block + 1]):
+            v[k] = w[k] * later
+    return total + np.log(product)
+
+
+@numba.njit(cache=True, nogil=True)
+def _information(
+    x: np.ndarray, w: np.ndarray, v: np.ndarray, starts: np.ndarray, deaths: np.ndarray
+) -> np.ndarray:
+    """Minus the Hessian of the log-likelihood, ``sum_k d_k (S2_k / S0_k - a_k a_k')`` with
+    ``a_k = S1_k / S0_k``, as ``X' diag(v) X - sum_k d_k a_k a_k'`` (``v`` of
+    :func:`_risk_weights`): one pass, no matrix of running sums."""
+    n, p = x.shape
+    info = np.zeros((p, p))
     s0 = 0.0
     s1 = np.zeros(p)
-    s2 = np.zeros((q, q))
-    total = 0.0
-    grad[:] = 0.0
+    mean = np.zeros(p)
     for block in range(len(starts) - 1):
         for k in range(starts[block], starts[block + 1]):
-            w = np.exp(eta[k] - shift)
-            s0 += w
+            s0 += w[k]
             for a in range(p):
-                s1[a] += w * x[k, a]
-            for a in range(q):
-                wa = w * x[k, cols[a]]
-                for b in range(a, q):
-                    s2[a, b] += wa * x[k, cols[b]]
+                s1[a] += w[k] * x[k, a]
         d = deaths[block]
         if d > 0:
-            inv = 1.0 / s0
-            total -= d * (np.log(s0) + shift)
             for a in range(p):
-                grad[a] -= d * s1[a] * inv
-            for a in range(q):
-                mean_a = s1[cols[a]] * inv
-                for b in range(a, q):
-                    hess[cols[a], cols[b]] += d * (s2[a, b] * inv - mean_a * s1[cols[b]] * inv)
-    for a in range(q):
+                mean[a] = s1[a] / s0
+            for a in range(p):
+                for b in range(a, p):
+                    info[a, b] -= d * mean[a] * mean[b]
+    for k in range(n):
+        for a in range(p):
+            va = v[k] * x[k, a]
+            for b in range(a, p):
+                info[a, b] += va * x[k, b]
+    for a in range(p):
         for b in range(a):
-            hess[cols[a], cols[b]] = hess[cols[b], cols[a]]
-    return total
+            info[a, b] = info[b, a]
+    return info
 
 
 @numba.njit(cache=True, nogil=True)
