@@ -28,12 +28,14 @@ def test_xgb_cox_stops_where_plain_xgboost_stops_on_the_same_inner_split(data) -
     X, y = data
     model = make_model("xgb_cox", FAST, features=FEATURES, random_state=4).fit(X, y)
 
-    # the same fit with XGBoost's own calls: standardised features, event-stratified 80/20
+    # the same fit with XGBoost's own calls: standardised features, event-stratified 80/20,
+    # each part's rows in increasing time (stable)
     Z = model.preprocessor_.transform(model.design_.transform(X))
     fit, validate = train_test_split(
         np.arange(len(y)), test_size=0.2, stratify=y["event"], random_state=4, shuffle=True
     )
-    fit, validate = np.sort(fit), np.sort(validate)
+    in_time = lambda rows: rows[np.argsort(y["time"][rows], kind="stable")]  # noqa: E731
+    fit, validate = in_time(np.sort(fit)), in_time(np.sort(validate))
     label = np.where(y["event"], y["time"], -y["time"])
     params = {"objective": "survival:cox", "eval_metric": "cox-nloglik", "tree_method": "hist",
               "learning_rate": 0.15, "max_depth": 2, "min_child_weight": 1.0, "subsample": 0.8,

@@ -77,7 +77,7 @@ _XGB = {
     "colsample_bytree": _FRACTION,
     "reg_lambda": _NON_NEGATIVE,
     "reg_alpha": _NON_NEGATIVE,
-    "n_jobs": Domain(low=1, integer=True),
+    "n_jobs": Domain(low=0, integer=True),  # 0: every thread OpenMP gives the process
     "early_stopping_rounds": Domain(low=0, integer=True),
     "validation_fraction": Domain(low=0.0, high=1.0, low_open=True, high_open=True),
 }
