@@ -141,7 +141,8 @@ def optimal_cutpoint(
     min_prop : float
         Smallest share of patients in either group, in (0, 0.5).
     n_permutations : int
-        Permutations of ``values`` for ``p_permutation``; 0 skips it (NaN).
+        Permutations of ``values`` among the patients for ``p_permutation``; 0 skips it
+        (NaN).
     seed : int
         Seed of the ``numpy`` Generator that draws the permutations.
 
@@ -160,7 +161,12 @@ def optimal_cutpoint(
     best = int(np.argmax(np.abs(z)))
     statistic = float(abs(z[best]))
     rng = np.random.default_rng(seed)
-    permuted = np.array([_max_abs(scan, x[rng.permutation(len(x))]) for _ in range(n_permutations)])
+    # Permuting the values among the patients puts the patients in a uniformly random order
+    # along the sorted values; z at a cut depends only on who is below it, so a random order of
+    # the patients is the permutation itself, with no sort.
+    permuted = np.array(
+        [np.abs(scan.z(rng.permutation(len(x)))).max() for _ in range(n_permutations)]
+    )
     exceed = int((permuted >= statistic * (1.0 - _TIE_TOL)).sum())
     return OptimalCutpoint(
         cutpoint=float(scan.cuts[best]),
@@ -320,11 +326,6 @@ class _Scan:
         observed_minus_expected = np.cumsum(self.score[order])[at]
         ok = variance > self.tiny
         return np.where(ok, observed_minus_expected / np.sqrt(np.where(ok, variance, 1.0)), 0.0)
-
-
-def _max_abs(scan: _Scan, values: np.ndarray) -> float:
-    """``max |z|`` over the cuts with the patients ordered by ``values``."""
-    return float(np.abs(scan.z(np.argsort(values, kind="stable"))).max())
 
 
 def _bootstrap_cuts(
