@@ -67,3 +67,24 @@ def test_survival_km_equals_scikit_survival(seed: int) -> None:
     grid = np.concatenate([time, np.linspace(0, time.max(), 40)])
     km = survival_km(time, event)
     np.testing.assert_allclose(km.at(grid), peer.predict_proba(grid), rtol=0, atol=1e-12)
+
+
+def test_large_samples_are_remembered_by_content_and_read_only() -> None:
+    """From 20,000 patients an estimate is kept (by its data's content): the same data gives the
+    same, unwritable arrays; one changed value gives a fresh estimate, equal to a direct fit."""
+    from msk1model.evaluation import censoring
+
+    rng = np.random.default_rng(11)
+    time = np.round(rng.exponential(5.0, 30_000), 2)
+    event = rng.random(30_000) < 0.4
+    first = censoring_km(time, event)
+    assert censoring_km(time.copy(), event.copy()) is first
+    assert not first.survival.flags.writeable
+    assert survival_km(time, event) is not first  # kept apart from G
+    changed = event.copy()
+    changed[123] = not changed[123]
+    fresh = censoring_km(time, changed)
+    assert fresh is not first
+    direct = censoring._censoring_km(time, changed)
+    np.testing.assert_array_equal(fresh.times, direct.times)
+    np.testing.assert_array_equal(fresh.survival, direct.survival)

@@ -12,6 +12,9 @@ Python loop.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +22,7 @@ import numpy.typing as npt
 
 from msk1model.errors import EvaluationError
 
-__all__ = ["StepKM", "censoring_km", "survival_km"]
+__all__ = ["StepKM", "censoring_km", "forget_estimates", "survival_km"]
 
 
 class StepKM(NamedTuple):
@@ -67,8 +70,17 @@ class StepKM(NamedTuple):
 
 def censoring_km(time: npt.ArrayLike, event: npt.ArrayLike) -> StepKM:
     """G, the censoring Kaplan-Meier estimate of outcome ``time``, ``event`` (see the module)."""
+    return _remembered("censoring", time, event, _censoring_km)
+
+
+def survival_km(time: npt.ArrayLike, event: npt.ArrayLike) -> StepKM:
+    """S, the Kaplan-Meier estimate of event-free survival of ``time``, ``event``."""
+    return _remembered("survival", time, event, _survival_km)
+
+
+def _censoring_km(time: np.ndarray, event: np.ndarray) -> StepKM:
     times, total, events, at_risk = _counts(time, event)
-    if events.sum() == len(np.asarray(event)):
+    if events.sum() == len(event):
         return StepKM(times, np.ones(len(times)))
     censored = total - events
     at_risk = at_risk - events  # the events at a time leave before its censorings count
@@ -76,10 +88,47 @@ def censoring_km(time: npt.ArrayLike, event: npt.ArrayLike) -> StepKM:
     return StepKM(times, np.cumprod(1.0 - ratio))
 
 
-def survival_km(time: npt.ArrayLike, event: npt.ArrayLike) -> StepKM:
-    """S, the Kaplan-Meier estimate of event-free survival of ``time``, ``event``."""
+def _survival_km(time: np.ndarray, event: np.ndarray) -> StepKM:
     times, _, events, at_risk = _counts(time, event)
     return StepKM(times, np.cumprod(1.0 - events / at_risk))
+
+
+#: Large samples whose estimates are remembered (by content), and how many are kept. Every
+#: metric of every bootstrap replicate needs the same training G; at 10^6 patients a fit costs
+#: about 0.1 s, and the hash of its data a tenth of that.
+_REMEMBER_FROM, _REMEMBERED = 20_000, 4
+_memory: OrderedDict[bytes, StepKM] = OrderedDict()
+
+
+def forget_estimates() -> None:
+    """Drop the remembered estimates (for timing a first call)."""
+    _memory.clear()
+
+
+def _remembered(
+    kind: str,
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    fit: Callable[[np.ndarray, np.ndarray], StepKM],
+) -> StepKM:
+    t = np.ascontiguousarray(time, dtype=float)
+    e = np.ascontiguousarray(event, dtype=bool)
+    if len(t) < _REMEMBER_FROM or t.shape != e.shape:
+        return fit(t, e)
+    digest = hashlib.blake2b(kind.encode(), digest_size=20)
+    digest.update(t.data)
+    digest.update(e.view(np.uint8).data)
+    key = digest.digest()
+    if key in _memory:
+        _memory.move_to_end(key)
+        return _memory[key]
+    estimate = fit(t, e)
+    for values in estimate:
+        values.setflags(write=False)  # shared by every caller from now on
+    _memory[key] = estimate
+    while len(_memory) > _REMEMBERED:
+        _memory.popitem(last=False)
+    return estimate
 
 
 def _counts(
