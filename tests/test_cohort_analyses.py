@@ -158,7 +158,8 @@ def test_calibration_table_holds_every_model_and_horizon_as_logged(
             label = f"{h:g}y"
             assert row["oe"] == pytest.approx(logged[f"calibration/oe_{label}"], abs=1e-12)
             assert row["slope"] == pytest.approx(logged[f"calibration/slope_{label}"], abs=1e-12)
-            assert row["ici"] == pytest.approx(logged[f"calibration/ici_{label}"], abs=1e-12)
+            ici = logged[f"calibration/ici_{label}"]  # NaN where the spline cannot be fitted
+            assert row["ici"] == pytest.approx(ici, abs=1e-12, nan_ok=True)
     names = [f.name for f in document.figures]
     assert {"calibration_3y", "calibration_5y"} <= set(names)
 

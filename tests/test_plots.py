@@ -217,6 +217,37 @@ def test_calibration_plot_draws_points_bars_and_diagonal() -> None:
     np.testing.assert_allclose(by_gid(ax, "diagonal"), [[0, 0.88], [0, 0.88]])
 
 
+def test_smoothed_calibration_draws_the_curve_and_keeps_the_points_without_it(
+    cohort: pd.DataFrame, y: np.ndarray
+) -> None:
+    """The curve is the ICI's smoothed observed risk; predictions of two values (a boosted model
+    of one split) cannot carry its spline, so the figure keeps the binned points and says why."""
+    from msk1model.evaluation.calibration import integrated_calibration_index
+    from msk1model.report.figures import smoothed_calibration
+
+    surv = np.exp(-((HORIZON / 8.0) ** 1.2) * np.exp(0.4 * (cohort["grade"].to_numpy() - 2)))
+    ax = smoothed_calibration(y, surv, HORIZON)
+    smooth = integrated_calibration_index(y, surv, HORIZON)
+    order = np.argsort(smooth.predicted)
+    np.testing.assert_allclose(
+        by_gid(ax, "calibration|smoothed"),
+        [smooth.predicted[order], smooth.observed[order]],
+        atol=1e-15,
+    )
+    groups = calibration_groups(y, surv, HORIZON, n_groups=10)
+    np.testing.assert_allclose(
+        by_gid(ax, "calibration|binned (Kaplan-Meier)"), [groups["predicted"], groups["observed"]]
+    )
+    coarse = np.where(cohort["msk1"].to_numpy() > 0, 0.8, 0.6)
+    with pytest.raises(EvaluationError, match="distinct spline knots"):
+        integrated_calibration_index(y, coarse, HORIZON)
+    bare = smoothed_calibration(y, coarse, HORIZON)
+    assert not [line for line in bare.get_lines() if line.get_gid() == "calibration|smoothed"]
+    assert by_gid(bare, "calibration|binned (Kaplan-Meier)").shape[1] == 10
+    (note,) = [t for t in bare.texts if t.get_gid() == "calibration|no-smooth"]
+    assert "too few values" in note.get_text()
+
+
 # --------------------------------------------------------------------------- AUC, decision
 
 

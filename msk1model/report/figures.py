@@ -74,9 +74,19 @@ def smoothed_calibration(
     y: np.ndarray, surv_h: np.ndarray, horizon: float, *, ax: Axes | None = None
 ) -> Axes:
     """Binned points (Kaplan-Meier, with intervals) and the smoothed calibration curve of
-    Austin et al. (2020), whose gaps from the diagonal give ICI, E50 and E90 (in the legend)."""
+    Austin et al. (2020), whose gaps from the diagonal give ICI, E50 and E90 (in the legend).
+
+    Predictions with too few distinct values for the curve's spline (a boosted model of a few
+    shallow trees) keep the binned points, with a note in place of the curve.
+    """
     ax = binned_calibration(y, surv_h, horizon, label="binned (Kaplan-Meier)", ax=ax)
-    smooth = integrated_calibration_index(y, surv_h, horizon)
+    try:
+        smooth = integrated_calibration_index(y, surv_h, horizon)
+    except (Msk1ModelError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        ax.text(0.97, 0.12, "no smoothed curve:\npredictions take too few values", ha="right",
+                fontsize=7, transform=ax.transAxes, gid="calibration|no-smooth")  # fmt: skip
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        return ax
     order = np.argsort(smooth.predicted)
     ax.plot(
         smooth.predicted[order],
