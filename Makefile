@@ -21,13 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 train: $(STAMP)
 	$(BIN)/msk1model train $(CONFIG)
 
-# Quick benchmarks against the peer libraries (benchmarks/README.md has the full runs); results
-# go to benchmarks/results/.
+# Benchmarks against the peer libraries, each printing its targets (benchmarks/README.md has the
+# figures); results go to benchmarks/results/. About 20 minutes on 2 cores, half of it the
+# one-million-patient run of experiments/scale_1m.yaml.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/concordance.py --sizes 1000,10000,100000,1000000 --repeats 3 --peer-limit 10000
 	$(BIN)/python benchmarks/cox.py --sizes 1000,100000,1000000 --repeats 3 --peer-limit 100000
 	$(BIN)/python benchmarks/coxnet.py --sizes 1000,10000,100000 --repeats 3
 	$(BIN)/python benchmarks/peer_pipeline.py
+	$(BIN)/python benchmarks/scale.py
 
 # Headless Chromium renders the HTML report in tests/test_report.py. Installed from the Debian
 # archive when running as root; otherwise those tests skip and say why.
