@@ -61,6 +61,16 @@ def test_xgb_cox_stops_where_plain_xgboost_stops_on_the_same_inner_split(data) -
 
 
 @pytest.mark.parametrize("kind", ["xgb_cox", "xgb_aft"])
+def test_the_fit_does_not_depend_on_the_threads(data, kind: str) -> None:
+    """n_jobs 1 (default) and 0 (every thread) stop at the same round with the same trees."""
+    X, y = data
+    one = make_model(kind, FAST, features=FEATURES, random_state=2).fit(X, y)
+    every = make_model(kind, {**FAST, "n_jobs": 0}, features=FEATURES, random_state=2).fit(X, y)
+    assert one.booster_.num_boosted_rounds() == every.booster_.num_boosted_rounds() > 1
+    np.testing.assert_allclose(every.predict(X), one.predict(X), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["xgb_cox", "xgb_aft"])
 def test_a_stopped_model_keeps_its_rounds_and_predictions_through_its_state(
     data, kind: str, tmp_path
 ) -> None:

@@ -148,7 +148,9 @@ class XGBCoxModel(_XGBModel):
     n_jobs
         XGBoost threads (``nthread``); 0: as many as OpenMP gives this process (every core, or
         the share joblib leaves each worker process of a bootstrap). The fit does not depend on
-        it.
+        it. 1 (default) suits cohorts of thousands, where the threads' waits between the many
+        small fits cost more than they gain (the default experiment: 38 s at 1, 52 s at 0 on 2
+        cores); 0 suits 10^5 rows and more (``experiments/scale_1m.yaml``).
     early_stopping_rounds
         0: boost ``n_estimators`` rounds. Else stop when the objective's loss (negative log
         partial likelihood, or the AFT negative log likelihood) on an inner validation part has
@@ -179,7 +181,7 @@ class XGBCoxModel(_XGBModel):
         colsample_bytree: float = 1.0,
         reg_lambda: float = 1.0,
         reg_alpha: float = 0.0,
-        n_jobs: int = 0,
+        n_jobs: int = 1,
         early_stopping_rounds: int = 0,
         validation_fraction: float = 0.2,
         features: list[str] | None = None,
@@ -258,7 +260,9 @@ class XGBAFTModel(_XGBModel):
     n_jobs
         XGBoost threads (``nthread``); 0: as many as OpenMP gives this process (every core, or
         the share joblib leaves each worker process of a bootstrap). The fit does not depend on
-        it.
+        it. 1 (default) suits cohorts of thousands, where the threads' waits between the many
+        small fits cost more than they gain (the default experiment: 38 s at 1, 52 s at 0 on 2
+        cores); 0 suits 10^5 rows and more (``experiments/scale_1m.yaml``).
     early_stopping_rounds
         0: boost ``n_estimators`` rounds. Else stop when the objective's loss (negative log
         partial likelihood, or the AFT negative log likelihood) on an inner validation part has
@@ -290,7 +294,7 @@ class XGBAFTModel(_XGBModel):
         colsample_bytree: float = 1.0,
         reg_lambda: float = 1.0,
         reg_alpha: float = 0.0,
-        n_jobs: int = 0,
+        n_jobs: int = 1,
         early_stopping_rounds: int = 0,
         validation_fraction: float = 0.2,
         distribution: str = "normal",
