@@ -229,9 +229,8 @@ def _stages(store: str, start: float, end: float) -> dict[str, float]:
     in the train run's other parts."""
     from mlflow import MlflowClient
 
-    runs = MlflowClient(store).search_runs(
-        [e.experiment_id for e in MlflowClient(store).search_experiments()]
-    )
+    client = MlflowClient(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     role = {r.info.run_id: r.data.tags.get("msk1model.role") for r in runs}
     train = next(r for r in runs if role[r.info.run_id] == "train")
     models = [r for r in runs if role[r.info.run_id] == "model"]
