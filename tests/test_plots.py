@@ -326,8 +326,25 @@ def test_metrics_ci_plot_rows_per_metric_and_model() -> None:
     np.testing.assert_allclose(by_gid(ax, "metric|cox"), [[0.70, 0.15], [1.25, 0.25]])
     np.testing.assert_allclose(by_gid(ax, "metric|rsf"), [[0.72, 0.14], [0.75, -0.25]])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["C", "IBS"]
+    (bars,) = [c for c in ax.collections if c.get_gid() == "interval|cox"]
+    np.testing.assert_allclose(
+        np.array(bars.get_segments()), [[[0.65, 1.25], [0.75, 1.25]], [[0.13, 0.25], [0.17, 0.25]]]
+    )
+    (bars,) = [c for c in ax.collections if c.get_gid() == "interval|rsf"]
+    assert len(bars.get_segments()) == 1  # IBS has no interval
     single = metrics_ci_plot(frame[frame["model"] == "cox"].drop(columns="model"))
     np.testing.assert_allclose(by_gid(single, "metric|None"), [[0.70, 0.15], [1, 0]])
+
+
+def test_metrics_ci_plot_draws_a_percentile_interval_that_leaves_out_its_estimate() -> None:
+    """A bootstrap percentile interval (here of 5 replicates) may miss the full-sample
+    estimate; it is drawn from its bounds, not refused (a run's report used to fail on it)."""
+    frame = pd.DataFrame({"metric": ["C"], "estimate": [0.7079], "lower": [0.6644],
+                          "upper": [0.7075]})  # fmt: skip
+    ax = metrics_ci_plot(frame)
+    np.testing.assert_allclose(by_gid(ax, "metric|None"), [[0.7079], [0.0]])
+    (bars,) = [c for c in ax.collections if c.get_gid() == "interval|None"]
+    np.testing.assert_allclose(np.array(bars.get_segments()), [[[0.6644, 0.0], [0.7075, 0.0]]])
 
 
 # --------------------------------------------------------------------------- bad input
@@ -405,6 +422,13 @@ BAD_INPUT = [
         ),
         r"row 0 has 1 in \[1.2, 2\]",
         id="hr-outside-ci",
+    ),
+    pytest.param(
+        lambda y, g: metrics_ci_plot(
+            pd.DataFrame({"metric": ["C"], "estimate": [0.7], "lower": [0.8], "upper": [0.6]})
+        ),
+        r"every estimate must be finite and have lower <= upper, but row 0 has 0.7 in \[0.8, 0.6\]",
+        id="metric-bounds-reversed",
     ),
     pytest.param(
         lambda y, g: metrics_ci_plot(

@@ -38,9 +38,18 @@ def _check_frame(frame: pd.DataFrame, columns: Sequence[str], name: str) -> pd.D
 
 
 def _check_interval(
-    estimate: npt.ArrayLike, lower: npt.ArrayLike, upper: npt.ArrayLike, name: str
+    estimate: npt.ArrayLike,
+    lower: npt.ArrayLike,
+    upper: npt.ArrayLike,
+    name: str,
+    *,
+    contains: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Finite estimates inside their bounds; a NaN pair of bounds means no interval."""
+    """Finite estimates inside their bounds; a NaN pair of bounds means no interval.
+
+    ``contains=False`` only asks ``lower <= upper``: a bootstrap percentile interval need not
+    hold the estimate of the full sample.
+    """
     est, lo, up = (np.asarray(a, dtype=float) for a in (estimate, lower, upper))
     if not (est.shape == lo.shape == up.shape) or est.ndim != 1:
         raise EvaluationError(
@@ -48,12 +57,13 @@ def _check_interval(
             f"{est.shape}, {lo.shape} and {up.shape}. Fix: one bound pair per estimate"
         )
     none = np.isnan(lo) & np.isnan(up)
-    inside = (lo <= est + 1e-12) & (est <= up + 1e-12)
+    inside = (lo <= est + 1e-12) & (est <= up + 1e-12) if contains else lo <= up
+    rule = "lie within [lower, upper]" if contains else "have lower <= upper"
     if not np.isfinite(est).all() or not (inside | none).all():
         row = int(np.argmin(np.isfinite(est) & (inside | none)))
         raise EvaluationError(
-            f"{name}: every estimate must be finite and lie within [lower, upper], but row {row} "
-            f"has {est[row]:.4g} in [{lo[row]:.4g}, {up[row]:.4g}]. Fix: check the interval columns"
+            f"{name}: every estimate must be finite and {rule}, but row {row} has "
+            f"{est[row]:.4g} in [{lo[row]:.4g}, {up[row]:.4g}]. Fix: check the interval columns"
         )
     return est, lo, up
 

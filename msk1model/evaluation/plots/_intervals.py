@@ -78,7 +78,9 @@ def metrics_ci_plot(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ----------
     frame : DataFrame
         Columns ``metric``, ``estimate``, ``lower``, ``upper`` (NaN bounds: no bar) and
-        optionally ``model`` (or ``group``) to compare several models per metric.
+        optionally ``model`` (or ``group``) to compare several models per metric. The bars are
+        drawn from ``lower`` to ``upper``; a bootstrap percentile interval may leave out its
+        estimate, and is drawn as it is.
     ax : Axes, optional
 
     Returns
@@ -88,7 +90,7 @@ def metrics_ci_plot(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         the order they first appear, models offset vertically within a metric's row.
     """
     f = _check_frame(frame, ["metric", "estimate", "lower", "upper"], "frame")
-    est, lo, up = _check_interval(f["estimate"], f["lower"], f["upper"], "frame")
+    est, lo, up = _check_interval(f["estimate"], f["lower"], f["upper"], "frame", contains=False)
     hue = next((c for c in ("model", "group") if c in f), None)
     models = list(pd.unique(f[hue])) if hue else [None]
     metrics = list(pd.unique(f["metric"]))
@@ -98,17 +100,12 @@ def metrics_ci_plot(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     for model, offset in zip(models, offsets, strict=True):
         sel = np.ones(len(f), bool) if hue is None else (f[hue] == model).to_numpy()
         y = f.loc[sel, "metric"].map(row_of).to_numpy(float) + offset
-        err = np.nan_to_num(np.vstack([est[sel] - lo[sel], up[sel] - est[sel]]))
-        bars = ax.errorbar(
-            est[sel],
-            y,
-            xerr=err,
-            fmt="o",
-            capsize=2,
-            markersize=4,
-            label=None if model is None else str(model),
-        )
-        bars.lines[0].set_gid(f"metric|{model}")
+        (points,) = ax.plot(est[sel], y, "o", markersize=4,
+                            label=None if model is None else str(model))  # fmt: skip
+        points.set_gid(f"metric|{model}")
+        bar = ~np.isnan(lo[sel])
+        ax.hlines(y[bar], lo[sel][bar], up[sel][bar], color=points.get_color(),
+                  gid=f"interval|{model}")  # fmt: skip
     ax.set(yticks=list(row_of.values()), yticklabels=[str(m) for m in metrics])
     ax.set(ylim=(-0.6, len(metrics) - 0.4), xlabel="Estimate (95% CI)")
     if hue is not None:
