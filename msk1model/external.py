@@ -35,6 +35,7 @@ each version's external performance.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -334,6 +335,20 @@ def _version(client: MlflowClient, model_uri: str) -> tuple[str, str]:
         ) from None
 
 
+def _load_predictor(uri: str) -> Any:
+    """``mlflow.pyfunc.load_model(uri)``, with ``sys.path`` left as it was.
+
+    MLflow puts the model's shipped code (a part of msk1model: what the predictor needs) first
+    on ``sys.path``. This process keeps the msk1model it already imported, but worker processes
+    started later (the bootstrap's) inherit the path and would import the partial copy, and fail.
+    """
+    path = list(sys.path)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    finally:
+        sys.path[:] = path
+
+
 def validate(
     model_uri: str,
     config: RunConfig,
@@ -357,7 +372,7 @@ def validate(
         name, version = _version(client, model_uri)
     cohort = load_cohort(config.data, config.split, config.seed, log2_offset(config))
     require_single_event(cohort, "validate")
-    predictor = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    predictor = _load_predictor(f"models:/{name}/{version}")
     loaded = predictor.unwrap_python_model()
     spec, model = loaded.spec, loaded.model
     if isinstance(model, CompetingRisksModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,16 @@ TINY = (
     "report.n_permutations=99",
     "report.n_jobs=1",
 )
+
+
+@pytest.fixture(autouse=True)
+def _sys_path_restored() -> Iterator[None]:
+    """Undo a test's additions to ``sys.path``: ``mlflow.pyfunc.load_model`` puts a model's
+    shipped code (part of msk1model) first there, and worker processes that later tests start
+    would import that partial copy. A user's process starts with a clean path."""
+    path = list(sys.path)
+    yield
+    sys.path[:] = path
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import mlflow
@@ -223,6 +224,27 @@ def test_the_basic_model_of_the_same_run_is_validated_beside_it(
     assert again.basic is None and again.added is None
     with pytest.raises(KeyError, match="has no basic model"):
         again.difference("harrell_c")
+
+
+@pytest.mark.slow  # trains and registers a model first
+def test_bootstrap_workers_started_after_loading_the_predictor_run(
+    registered, own_mlflow_uris
+) -> None:
+    """Loading the predictor puts its shipped code (part of msk1model) first on sys.path;
+    validate takes it off again, so the bootstrap's new worker processes import this msk1model.
+    Before the fix they failed to unpickle their task (no module msk1model.models.cox_newton)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    folder, store, _ = registered
+    own_mlflow_uris.chdir(folder)
+    get_reusable_executor().shutdown(wait=True)  # workers of earlier tests would hide it
+    path = list(sys.path)
+    config = _config(store, _validation_cohort(folder))
+    config = config.model_copy(update={"report": config.report.model_copy(update={"n_jobs": 2})})
+    result = validate("models:/msk1-prognostic/1", config, n_boot=8)
+    assert sys.path == path
+    lower, upper = (result.score("harrell_c", statistic=b) for b in ("lower", "upper"))
+    assert 0.5 < lower < result.score("harrell_c") < upper < 1.0
 
 
 @pytest.mark.slow  # trains and registers a model first
