@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/concordance.py --sizes 1000,10000,100000,1000000 --repeats 3 --peer-limit 10000
 	$(BIN)/python benchmarks/cox.py --sizes 1000,100000,1000000 --repeats 3 --peer-limit 1000000
 	$(BIN)/python benchmarks/coxnet.py --sizes 1000,10000,100000 --repeats 3
+	$(BIN)/python benchmarks/bootstrap.py --sizes 1000,10000,100000,250000 --repeats 5
 	$(BIN)/python benchmarks/peer_pipeline.py
 	$(BIN)/python benchmarks/scale.py
 

@@ -160,13 +160,18 @@ def brier_scores(
 
 def _brier(y_train: np.ndarray, y_test: np.ndarray, s: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Brier score of survival ``s`` (n, k) at each of the ``h`` (k,), all horizons at once."""
-    censoring = _censoring(y_train)
+    return np.asarray(brier_terms(_censoring(y_train), y_test, s, h).mean(axis=0), dtype=float)
+
+
+def brier_terms(censoring: StepKM, y_test: np.ndarray, s: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Each patient's term of the Brier score, shape (n, k): the score at ``h[j]`` is the mean of
+    column ``j``. ``censoring`` is G, ``y_test`` the (administratively censored) test outcome,
+    ``s`` the survival at the (clipped) horizons ``h``."""
     time, event = y_test["time"][:, np.newaxis], y_test["event"][:, np.newaxis]
     at_time, at_horizon = _inverse(censoring.at(y_test["time"])), _inverse(censoring.at(h))
     case = event & (time <= h)
     control = time > h
-    terms = np.square(s) * case * at_time[:, np.newaxis] + np.square(1.0 - s) * control * at_horizon
-    return np.asarray(terms.mean(axis=0), dtype=float)
+    return np.square(s) * case * at_time[:, np.newaxis] + np.square(1.0 - s) * control * at_horizon
 
 
 def _censoring(y_train: np.ndarray) -> StepKM:

@@ -3,23 +3,23 @@
 One set of ``B`` seeded resamples of the test patients serves every model, so each model's
 percentile CIs and the differences between models (clinical+biomarker minus clinical, per model
 family) come from identical resamples: the deltas are paired. The predictions are fixed (the
-models fitted on the training part); what varies is the test sample.
+models fitted on the training part); what varies is the test sample. Each model's test set is
+sorted once, and each replicate scored from the counts of its patients
+(:mod:`msk1model.evaluation.presorted`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from msk1model.errors import EvaluationError, ModelError
 from msk1model.evaluation.bootstrap import bootstrap_p_value, bootstrap_replicates, summarise
-from msk1model.evaluation.calibration import calibration_slope
-from msk1model.evaluation.metrics import harrell_c, uno_c
-from msk1model.evaluation.timedep import brier_scores, ipa, time_dependent_auc
+from msk1model.evaluation.holdout import MetricKey, TestSet, test_set_metrics
+from msk1model.evaluation.presorted import PresortedMetrics
 from msk1model.scores import metric_label
 
 __all__ = ["ModelPredictions", "TestSet", "bootstrap_test_metrics", "test_set_metrics"]
@@ -33,50 +33,6 @@ class ModelPredictions:
     feature_set: str
     risk: np.ndarray  # (n,), higher = higher risk
     survival: np.ndarray  # (n, n_horizons), S(h) at TestSet.horizons
-
-
-@dataclass(frozen=True)
-class TestSet:
-    """Test outcome ``y``, the training outcome ``y_train`` (censoring distribution) and the
-    horizons, years."""
-
-    y: np.ndarray  # structured (event, time), see msk1model.outcome
-    y_train: np.ndarray
-    horizons: tuple[float, ...]  # as configured (names); ``clipped`` are the ones evaluated
-    clipped: tuple[float, ...]
-    tau: float
-
-
-#: A test-set metric: its name and its horizon in years (None: no horizon).
-MetricKey = tuple[str, float | None]
-
-
-def test_set_metrics(
-    test: TestSet, risk: np.ndarray, survival: np.ndarray, rows: np.ndarray | None = None
-) -> dict[MetricKey, float]:
-    """Headline metrics of one model on the test patients ``rows`` (all when None).
-
-    Harrell's and Uno's C, and at each horizon the cumulative/dynamic AUC, Brier score and IPA;
-    the calibration slope at the last horizon. An undefined metric is NaN. Keys are
-    ``(metric, configured horizon or None)``.
-    """
-    rows = np.arange(len(test.y)) if rows is None else rows
-    y, r, s = test.y[rows], risk[rows], survival[rows]
-    h = list(test.clipped)
-    out: dict[MetricKey, float] = {
-        ("harrell_c", None): _safe(lambda: harrell_c(y, r)),
-        ("uno_c", None): _safe(lambda: uno_c(test.y_train, y, r, tau=test.tau)),
-        ("calibration_slope", test.horizons[-1]): _safe(lambda: calibration_slope(y, s[:, -1])),
-    }
-    per_horizon: dict[str, Callable[[], np.ndarray]] = {
-        "auc": lambda: time_dependent_auc(test.y_train, y, r, h).auc,
-        "brier": lambda: brier_scores(test.y_train, y, s, h),
-        "ipa": lambda: ipa(test.y_train, y, s, h),
-    }
-    for name, compute in per_horizon.items():
-        values = _safe_array(compute, len(h))
-        out.update({(name, hz): v for hz, v in zip(test.horizons, values, strict=True)})
-    return out
 
 
 def bootstrap_test_metrics(
@@ -153,16 +109,16 @@ def bootstrap_test_metrics(
 
 
 class _Statistic:
-    """Every model's metrics on one resample (picklable for worker processes)."""
+    """Every model's metrics on one resample, from one sort of the test set per model
+    (:mod:`msk1model.evaluation.presorted`); picklable for worker processes."""
 
     def __init__(self, test: TestSet, predictions: tuple[ModelPredictions, ...]) -> None:
-        self.test, self.predictions = test, predictions
+        self.metrics = {_key(p): PresortedMetrics(test, p.risk, p.survival) for p in predictions}
 
     def __call__(self, rows: np.ndarray) -> Mapping[str, float]:
         out: dict[str, float] = {}
-        for p in self.predictions:
-            metrics = test_set_metrics(self.test, p.risk, p.survival, rows)
-            out.update({_name(_key(p), metric): value for metric, value in metrics.items()})
+        for key, metrics in self.metrics.items():
+            out.update({_name(key, metric): value for metric, value in metrics(rows).items()})
         return out
 
 
@@ -184,19 +140,3 @@ def _column(replicates: pd.DataFrame, name: str) -> np.ndarray:
     if name in replicates.columns:
         return replicates[name].to_numpy(dtype=float)
     return np.full(len(replicates), np.nan)
-
-
-def _safe(compute: Callable[[], float]) -> float:
-    try:
-        value = float(compute())
-    except (EvaluationError, ModelError):
-        return math.nan
-    return value if math.isfinite(value) else math.nan
-
-
-def _safe_array(compute: Callable[[], np.ndarray], n: int) -> list[float]:
-    try:
-        values = np.asarray(compute(), dtype=float)
-    except (EvaluationError, ModelError):
-        return [math.nan] * n
-    return [float(v) if np.isfinite(v) else math.nan for v in values]
