@@ -3,8 +3,10 @@
 The objective of a trial is the mean over folds of the configured metric (Harrell's or Uno's C) of
 the model fitted on the other folds; after each fold the running mean is reported, so a pruner
 can stop a hopeless trial early. The test part is never seen here. Every fold score is kept on
-the trial (``user_attrs``) so that the best trial's mean and SD can be reported. Studies persist
-and are shared between processes (:mod:`msk1model.studies`).
+the trial (``user_attrs``) so that the best trial's mean and SD can be reported. With
+``tuning.n_jobs`` workers the folds are fitted side by side in batches and still reported in
+order, so the trials equal those of a sequential study. Studies persist and are shared between
+processes (:mod:`msk1model.studies`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,31 +326,73 @@ def _objective(
         metric = tuning.metric
         scores: dict[str, list[float]] = {name: [] for name in (*CV_METRICS, metric)}
         rounds: list[int] = []
-        for step, fold in enumerate(folds):
-            try:  # a signal may stop the fit at once; the storage is written outside it
-                with interrupts.compute(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # convergence chatter; failures are caught
-                    estimator = make_model(
-                        model.kind, params, features=features, design=design, random_state=seed
-                    )
-                    fold_scores = cross_validate(
-                        estimator, X, y, [fold], tau=tau, metrics=[metric], horizon=horizon
-                    )
-            except Msk1ModelError as exc:
-                trial.set_user_attr("error", str(exc))
-                return math.nan  # Optuna records the trial as failed and goes on
-            for name in scores:
-                scores[name] += fold_scores.folds(name)
-                trial.set_user_attr(f"fold_{name}", scores[name])
-            if fold_scores.rounds:
-                rounds += fold_scores.rounds
-                trial.set_user_attr("fold_rounds", rounds)
-            trial.report(float(np.mean(scores[metric])), step)
-            if step < len(folds) - 1 and trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after fold {step + 1} of {len(folds)}")
+        score = _FoldScorer(model.kind, params, features, design, seed, X, y, tau, metric, horizon)
+        try:  # a signal may stop the fits at once; the storage is written outside them
+            for step, fold_scores in enumerate(_scored_folds(score, folds, tuning.n_jobs)):
+                for name in scores:
+                    scores[name] += fold_scores.folds(name)
+                    trial.set_user_attr(f"fold_{name}", scores[name])
+                if fold_scores.rounds:
+                    rounds += fold_scores.rounds
+                    trial.set_user_attr("fold_rounds", rounds)
+                trial.report(float(np.mean(scores[metric])), step)
+                if step < len(folds) - 1 and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after fold {step + 1} of {len(folds)}")
+        except Msk1ModelError as exc:
+            trial.set_user_attr("error", str(exc))
+            return math.nan  # Optuna records the trial as failed and goes on
         return float(np.mean(scores[metric]))
 
     return objective
+
+
+@dataclass(frozen=True)
+class _FoldScorer:
+    """``fold -> CVScores`` of one trial's hyperparameters on one fold (picklable for the
+    worker processes of ``tuning.n_jobs``)."""
+
+    kind: str
+    params: dict[str, Any]
+    features: list[str]
+    design: DesignSpec | None
+    seed: int
+    X: pd.DataFrame
+    y: np.ndarray
+    tau: float
+    metric: str
+    horizon: float | None
+
+    def __call__(self, fold: tuple[np.ndarray, np.ndarray]) -> CVScores:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; failures are caught
+            estimator = make_model(
+                self.kind, self.params, features=self.features, design=self.design,
+                random_state=self.seed,
+            )  # fmt: skip
+            return cross_validate(
+                estimator, self.X, self.y, [fold], tau=self.tau, metrics=[self.metric],
+                horizon=self.horizon,
+            )  # fmt: skip
+
+
+def _scored_folds(score: _FoldScorer, folds: Folds, n_jobs: int) -> Iterator[CVScores]:
+    """Each fold's scores, in fold order. With ``n_jobs`` workers the folds are fitted side by
+    side in batches of that size (joblib, loky), so a trial the pruner stops after a fold wastes
+    at most the rest of its batch, and every reported value is the one of a sequential run."""
+    if n_jobs == 1:
+        for fold in folds:
+            with interrupts.compute():
+                scores = score(fold)
+            yield scores  # outside the compute section: the caller writes to the storage
+        return
+    from joblib import Parallel, delayed, effective_n_jobs  # only parallel folds need it
+
+    size = max(1, min(effective_n_jobs(n_jobs), len(folds)))
+    with Parallel(n_jobs=size, backend="loky") as parallel:
+        for start in range(0, len(folds), size):
+            with interrupts.compute():
+                batch = parallel(delayed(score)(fold) for fold in folds[start : start + size])
+            yield from batch
 
 
 def _data_digest(X: pd.DataFrame, y: np.ndarray, folds: Folds) -> str:

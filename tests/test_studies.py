@@ -147,6 +147,25 @@ def test_the_median_pruner_stops_trials_below_the_running_median(data) -> None:
     assert np.mean(pruned.cv.harrell_c) >= np.mean(kept.cv.harrell_c) - 0.01
 
 
+def test_folds_fitted_side_by_side_give_the_trials_of_a_sequential_study(data) -> None:
+    """tuning.n_jobs = 2: the folds are fitted in worker processes, two at a time, and reported
+    in order; every trial (state, value, fold scores, pruned step) equals the sequential one."""
+    space = {"alpha": {"type": "float", "low": 1e-3, "high": 50.0, "log": True}}
+    sequential = _tune(data, TuningConfig(n_trials=24, storage="memory"), _model(space))
+    parallel = _tune(data, TuningConfig(n_trials=24, storage="memory", n_jobs=2), _model(space))
+    assert sequential.n_pruned >= 1  # a pruned trial stops inside a batch of two folds
+    assert len(parallel.frozen) == len(sequential.frozen) == 24
+    for a, b in zip(sequential.frozen, parallel.frozen, strict=True):
+        assert (a.state, a.params, a.intermediate_values) == (
+            b.state,
+            b.params,
+            b.intermediate_values,
+        )
+        assert a.value == b.value
+        assert a.user_attrs["fold_harrell_c"] == b.user_attrs["fold_harrell_c"]
+    assert parallel.best_params == sequential.best_params and parallel.cv == sequential.cv
+
+
 def test_the_storage_setting_is_checked_and_shown_without_a_password(tmp_path: Path) -> None:
     config = load_config(
         DEFAULT_CONFIG, ["tuning.storage=postgresql://ana:s3cret@db.example:5432/optuna"]

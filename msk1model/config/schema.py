@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -405,6 +406,15 @@ class CategoricalParam(_Strict):
     choices: list[Scalar] = Field(min_length=1)
 
 
+def _workers(value: int) -> int:
+    if value == 0:
+        raise ValueError("n_jobs must be 1 (this process), N > 1 workers or -1 (all cores)")
+    return value
+
+
+#: A count of worker processes: 1 (this process), N > 1, or -1 (all cores).
+Workers = Annotated[int, AfterValidator(_workers)]
+
 ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
@@ -514,6 +524,11 @@ class TuningConfig(_Strict):
         description="database storages: a trial with no heartbeat for twice this long is failed "
         "and retried",
     )
+    n_jobs: Workers = Field(
+        1,
+        description="worker processes that fit a trial's CV folds side by side (-1: all cores); "
+        "the folds are reported to the pruner in order, so the results equal those of 1",
+    )
 
     @field_validator("storage")
     @classmethod
@@ -620,7 +635,7 @@ class ReportConfig(_Strict):
 
     enabled: bool = True
     n_bootstrap: int = Field(200, ge=1, le=100_000, description="bootstrap replicates per CI")
-    n_jobs: int = Field(-1, description="worker processes for the bootstrap (-1: all cores)")
+    n_jobs: Workers = Field(-1, description="worker processes for the bootstrap (-1: all cores)")
     cutpoint: Literal["median", "tertiles"] | float = Field(
         "median", description="pre-specified biomarker cutpoint: median, tertiles or a value"
     )
@@ -637,13 +652,6 @@ class ReportConfig(_Strict):
         description="fewer events in the test part give a warning that its estimates are unstable",
     )
     output_dir: str = Field("reports", description="reports go to OUTPUT_DIR/<run id>/")
-
-    @field_validator("n_jobs")
-    @classmethod
-    def _nonzero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("n_jobs must be 1 (this process), N > 1 workers or -1 (all cores)")
-        return value
 
 
 class RunConfig(_Strict):
