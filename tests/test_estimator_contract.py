@@ -198,6 +198,16 @@ def test_predictions_do_not_depend_on_batch_or_row_order(kind: str, cohort) -> N
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_risk_and_survival_together_equal_the_two_predictions(kind: str, cohort) -> None:
+    X, y = cohort
+    model = _model(kind).fit(X, y)
+    times = np.array([0.5, 2.0, 5.0])
+    risk, surv = model.predict_risk_and_survival(X, times)
+    np.testing.assert_array_equal(risk, model.predict(X))
+    np.testing.assert_array_equal(surv, model.predict_survival_function(X, times))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_an_array_x_is_columns_x0_x1_and_checked_for_width(kind: str, cohort) -> None:
     """An array X behaves as a DataFrame with columns x0, x1, ... (check_n_features_in_after_fitting
     with a survival y)."""

@@ -159,9 +159,9 @@ class _SurvivalPipeline:
 
     def score(self, model: SurvivalModel, rows: np.ndarray) -> dict[str, float]:
         X, y = self.X.iloc[rows], self.y[rows]
-        surv = model.predict_survival_function(X, np.array([self.horizon]))
+        risk, surv = model.predict_risk_and_survival(X, np.array([self.horizon]))
         metrics: dict[str, Callable[[], float]] = {
-            "harrell_c": lambda: harrell_c(y, model.predict(X)),
+            "harrell_c": lambda: harrell_c(y, risk),
             f"calibration_slope_{self.label}": lambda: calibration_slope(y, surv[:, 0]),
             f"brier_{self.label}": lambda: float(brier_scores(self.y, y, surv, [self.horizon])[0]),
         }

@@ -125,6 +125,20 @@ class SurvivalModel(BaseEstimator, ABC):
         """Survival probability at ``times`` (years), shape (n, len(times))."""
         return np.exp(-self.predict_cumulative_hazard(X, times))
 
+    def predict_risk_and_survival(
+        self, X: pd.DataFrame | npt.ArrayLike, times: npt.ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` and :meth:`predict_survival_function` of the same patients, from one
+        design matrix and, for Cox-type models, one risk prediction: shapes (n,) and
+        (n, len(times)). (At 750,000 patients one XGBoost prediction takes about 0.75 s.)"""
+        Z = self._matrix(X)
+        risk = self._checked_risk(Z)
+        t = np.asarray(times, dtype=float)
+        if self.breslow:
+            assert self.baseline_ is not None
+            return risk, np.exp(-self.baseline_.cumulative_hazard(risk, t))
+        return risk, np.exp(-self._cumulative_hazard(Z, t))
+
     def score(self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike) -> float:
         """Harrell's concordance index of :meth:`predict` on ``X`` against ``y`` (as sksurv)."""
         from sksurv.metrics import concordance_index_censored  # keeps the exported predictor light

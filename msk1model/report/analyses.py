@@ -256,8 +256,7 @@ def _performance(a: Analyses, trained: TrainedRun) -> None:
         ModelPredictions(
             o.model_name,
             o.feature_set,
-            o.model.predict(X_test),
-            o.model.predict_survival_function(X_test, np.asarray(clipped)),
+            *o.model.predict_risk_and_survival(X_test, np.asarray(clipped)),
         )
         for o in trained.outcomes
     ]
