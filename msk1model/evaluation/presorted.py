@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -49,6 +50,9 @@ from msk1model.evaluation.timedep import brier_terms
 from msk1model.outcome import make_y
 
 __all__ = ["PresortedMetrics"]
+
+#: How a replicate's follow-up clips the horizons (see ``PresortedMetrics._follow_up``).
+FollowUp = Literal["same", "moved", "none"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ class PresortedMetrics:
             out.update(per_horizon_keys(self.test, name, values))
         return out
 
-    def _follow_up(self, counts: np.ndarray, timed: _Timed) -> str:
+    def _follow_up(self, counts: np.ndarray, timed: _Timed) -> FollowUp:
         """How the replicate's follow-up clips the horizons, as the direct computation would:
         ``same`` (left as they are), ``moved`` (clipped elsewhere) or ``none`` (no time before
         the end of follow-up: every time-dependent metric is undefined)."""
