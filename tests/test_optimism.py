@@ -58,16 +58,21 @@ def er_positive(n: int, seed: int) -> pd.DataFrame:
     return cohort.assign(**{f"noise{j}": rng.normal(size=n) for j in range(N_NOISE)})
 
 
-@pytest.fixture(scope="module")
-def coxph_optimism() -> tuple[pd.DataFrame, dict[str, float]]:
-    """Optimism table of a coxph on 300 patients; its C and slope directly and on 20,000 others."""
-    train = er_positive(300, seed=0)
-    fit, score = survival_scores(
+def coxph_scores(train: pd.DataFrame):
+    """``fit`` and ``score`` of a coxph on ``train``, the Brier score and slope at 5 years."""
+    return survival_scores(
         lambda: make_model("coxph", features=FEATURES, random_state=0),
         train,
         make_y(time=train["time"], event=train["event"]),
         horizon=5.0,
     )
+
+
+@pytest.fixture(scope="module")
+def coxph_optimism() -> tuple[pd.DataFrame, dict[str, float]]:
+    """Optimism table of a coxph on 300 patients; its C and slope directly and on 20,000 others."""
+    train = er_positive(300, seed=0)
+    fit, score = coxph_scores(train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines convergence chatter on some resamples
         table = optimism_corrected(fit, score, len(train), n_boot=20, seed=1, n_jobs=2)
@@ -114,3 +119,19 @@ def test_coxph_optimism_raises_brier(coxph_optimism) -> None:
     table, _ = coxph_optimism
     assert table.loc["brier_5y", "optimism"] < 0  # lower is better: apparent Brier too low
     assert table.loc["brier_5y", "corrected"] > table.loc["brier_5y", "apparent"]
+
+
+def test_a_fitted_model_given_is_scored_for_the_apparent_performance() -> None:
+    """``fitted`` replaces the refit on all patients (the run passes its final model): the
+    apparent scores are those of the model given, the replicates are unchanged."""
+    train = er_positive(300, seed=0)
+    fit, score = coxph_scores(train)
+    everyone = np.arange(len(train))
+    same = fit(everyone)
+    other = fit(np.arange(150))  # deliberately another model, to see which one is scored
+    refit = optimism_corrected(fit, score, len(train), n_boot=5, seed=2)
+    given = optimism_corrected(fit, score, len(train), n_boot=5, seed=2, fitted=same)
+    pd.testing.assert_frame_equal(given, refit)
+    shown = optimism_corrected(fit, score, len(train), n_boot=5, seed=2, fitted=other)
+    assert shown["apparent"].tolist() == list(score(other, everyone).values())
+    assert shown["optimism"].tolist() == refit["optimism"].tolist()

@@ -292,8 +292,9 @@ def _optimism(trained: TrainedRun) -> pd.DataFrame:
     )
     report = config.report
     return optimism_corrected(
-        fit, score, len(rows), n_boot=report.n_bootstrap, seed=seed, n_jobs=report.n_jobs
-    )
+        fit, score, len(rows), n_boot=report.n_bootstrap, seed=seed, n_jobs=report.n_jobs,
+        fitted=selected.model,  # the run's refit: the same factory on the same training rows
+    )  # fmt: skip
 
 
 def _lrt(cohort: Cohort, design: DesignSpec) -> LRT:
