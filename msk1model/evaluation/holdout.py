@@ -19,7 +19,14 @@ from msk1model.evaluation.calibration import calibration_slope
 from msk1model.evaluation.metrics import harrell_c, uno_c
 from msk1model.evaluation.timedep import brier_scores, ipa, time_dependent_auc
 
-__all__ = ["MetricKey", "TestSet", "safe_metric", "safe_metrics", "test_set_metrics"]
+__all__ = [
+    "MetricKey",
+    "TestSet",
+    "per_horizon_keys",
+    "safe_metric",
+    "safe_metrics",
+    "test_set_metrics",
+]
 
 
 @dataclass(frozen=True)

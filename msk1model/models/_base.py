@@ -134,10 +134,8 @@ class SurvivalModel(BaseEstimator, ABC):
         Z = self._matrix(X)
         risk = self._checked_risk(Z)
         t = np.asarray(times, dtype=float)
-        if self.breslow:
-            assert self.baseline_ is not None
-            return risk, np.exp(-self.baseline_.cumulative_hazard(risk, t))
-        return risk, np.exp(-self._cumulative_hazard(Z, t))
+        hazard = self._breslow_hazard(risk, t) if self.breslow else self._cumulative_hazard(Z, t)
+        return risk, np.exp(-hazard)
 
     def score(self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike) -> float:
         """Harrell's concordance index of :meth:`predict` on ``X`` against ``y`` (as sksurv)."""
@@ -294,8 +292,12 @@ class SurvivalModel(BaseEstimator, ABC):
 
     def _cumulative_hazard(self, Z: np.ndarray, times: np.ndarray) -> np.ndarray:
         """H(t | x) for preprocessed ``Z``: Breslow H0(t) times the relative hazard."""
+        return self._breslow_hazard(self._checked_risk(Z), times)
+
+    def _breslow_hazard(self, risk: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Breslow H0(t) times ``exp(risk)``, shape (n, len(times))."""
         assert self.baseline_ is not None, "a model with breslow = False overrides this"
-        return self.baseline_.cumulative_hazard(self._checked_risk(Z), times)
+        return self.baseline_.cumulative_hazard(risk, times)
 
     def _validate_hyperparameters(self, features: list[str]) -> None:
         """Raise ModelError for an invalid hyperparameter (``features``: the resolved list)."""
